@@ -1,0 +1,159 @@
+"""oomgpu's runner: python3 -m oomgpu COMMAND (see --help).
+
+Builds the kernel flavours and the initramfs, boots one UML guest per
+scenario and flavour (in parallel up to nproc), judges each boot and
+writes the reports under results/<timestamp>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from . import deps, report
+from .judge import Outcome, judge
+from .kbuild import FLAVOURS, BuildError, Tree, log
+from .rootfs import build_initramfs
+from .scenarios import Scenario, load_catalogue
+from .uml import boot
+
+TOP = Path(__file__).resolve().parents[2]
+
+# Which groups each command runs when no scenario is named.
+COMMAND_GROUPS = {
+    'test': ['smoke', 'oom', 'kunit', 'selfcheck'],
+    'run': ['oom'],
+    'kunit': ['kunit'],
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='oomgpu', description=__doc__)
+    p.add_argument('--build-dir', type=Path, default=TOP / 'build')
+    p.add_argument('--results-dir', type=Path, default=TOP / 'results')
+    p.add_argument('--ksrc', type=Path, default=None,
+                   help="the user's kernel git tree to use as the base")
+    sub = p.add_subparsers(dest='command', required=True)
+    sub.add_parser('deps', help='install the Debian packages needed')
+    k = sub.add_parser('kernel', help='build the UML kernel flavours')
+    k.add_argument('--flavour', action='append', choices=list(FLAVOURS))
+    sub.add_parser('rootfs', help='build the initramfs')
+    sub.add_parser('list', help='list the scenarios')
+    for name, text in (('test', 'run scenarios with assertions'),
+                       ('run', 'run the OOM scenarios and print the table'),
+                       ('kunit', 'run the KUnit suites on UML')):
+        c = sub.add_parser(name, help=text)
+        c.add_argument('patterns', nargs='*', help='scenario names or globs')
+        c.add_argument('--flavour', action='append', choices=list(FLAVOURS))
+        c.add_argument('--jobs', type=int, default=os.cpu_count() or 1)
+    s = sub.add_parser('show', help='run one scenario, console on screen')
+    s.add_argument('scenario')
+    s.add_argument('--flavour', choices=list(FLAVOURS), default='patched')
+    return p
+
+
+def _kernels(tree: Tree, flavours: list[str]) -> dict[str, Path]:
+    return {f: tree.build(f) for f in flavours}
+
+
+def _run_one(scenario: Scenario, flavour: str, linux: Path, initramfs: Path,
+             results: Path, echo: bool = False) -> Outcome:
+    log_path = results / 'logs' / f'{scenario.name}.{flavour}.log'
+    b = boot(linux, initramfs, scenario.mem, scenario.kernel_args(),
+             scenario.timeout, log_path, sys.stdout if echo else None)
+    return judge(scenario, flavour, b, log_path)
+
+
+def _run_matrix(scenarios: list[Scenario], kernels: dict[str, Path],
+                initramfs: Path, results: Path, jobs: int) -> list[Outcome]:
+    work = [(s, f) for s in scenarios for f in kernels]
+    outcomes: dict[tuple[str, str], Outcome] = {}
+    tty = sys.stderr.isatty()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(_run_one, s, f, kernels[f], initramfs,
+                               results): (s, f) for s, f in work}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            s, f = futures[fut]
+            out = fut.result()
+            outcomes[(s.name, f)] = out
+            line = (f'[{done}/{len(work)}] {out.label}: {out.status.value} '
+                    f'({out.boot.wall_seconds:.1f} s)')
+            if not out.status.ok:
+                line += f' -- {"; ".join(out.problems)} (log: {out.log_path})'
+            print(('\r\033[K' if tty else '') + line, file=sys.stderr,
+                  flush=True)
+    return [outcomes[(s.name, f)] for s, f in work]
+
+
+def _results_dir(base: Path) -> Path:
+    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+    path = base / stamp
+    path.mkdir(parents=True, exist_ok=True)
+    latest = base / 'latest'
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(stamp)
+    return path
+
+
+def _scenarios(args: argparse.Namespace) -> list[Scenario]:
+    cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
+    return cat.select(args.patterns, COMMAND_GROUPS[args.command])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == 'deps':
+            deps.ensure()
+            return 0
+        tree = Tree(TOP, args.build_dir, args.ksrc)
+        if args.command == 'kernel':
+            _kernels(tree, args.flavour or list(FLAVOURS))
+            return 0
+        if args.command == 'rootfs':
+            build_initramfs(TOP, args.build_dir)
+            return 0
+        if args.command == 'list':
+            cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
+            for s in cat.scenarios.values():
+                print(f'{s.name:20} {",".join(s.groups):18} {s.summary}')
+            return 0
+        if args.command == 'show':
+            cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
+            scenario = cat.select([args.scenario], [])[0]
+            linux = tree.build(args.flavour)
+            initramfs = build_initramfs(TOP, args.build_dir)
+            out = _run_one(scenario, args.flavour, linux, initramfs,
+                           _results_dir(args.results_dir), echo=True)
+            print(f'{out.label}: {out.status.value}'
+                  + (f' -- {"; ".join(out.problems)}' if out.problems else '')
+                  + f' (log: {out.log_path})')
+            return 0 if out.status.ok else 1
+        scenarios = _scenarios(args)
+        kernels = _kernels(tree, args.flavour or list(FLAVOURS))
+        initramfs = build_initramfs(TOP, args.build_dir)
+        results = _results_dir(args.results_dir)
+        outcomes = _run_matrix(scenarios, kernels, initramfs, results,
+                               args.jobs)
+        report.write_all(outcomes, results)
+        if args.command == 'run':
+            print(report.table(outcomes), end='')
+        else:
+            print(report.ktap(outcomes), end='')
+        passed, failed, skipped = report.counts(outcomes)
+        print(f'# results: {results}')
+        print(f'{passed} passed, {failed} failed'
+              + (f', {skipped} skipped' if skipped else ''))
+        return 0 if failed == 0 else 1
+    except (BuildError, ValueError) as err:
+        log(f'error: {err}')
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Turns one guest boot into a verdict with its reasons."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .ktap import Document, Status, TestResult, parse_log
+from .oomlog import OomKill, OomLog, parse_oom
+from .scenarios import Scenario
+from .splat import Splat, find_splats
+from .uml import Boot
+
+_VICTIM = re.compile(r'victim_pid=(\d+)')
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    flavour: str
+    log_path: Path
+    boot: Boot
+    documents: list[Document]
+    splats: list[Splat]
+    oom: OomLog
+    victim: OomKill | None = None
+    collateral: list[OomKill] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)   # why it failed
+    status: Status = Status.PASS
+    note: str = ''
+
+    @property
+    def label(self) -> str:
+        return f'{self.scenario.name}@{self.flavour}'
+
+    def results(self) -> list[TestResult]:
+        """The program's own results, all documents in order."""
+        out: list[TestResult] = []
+        for doc in self.documents:
+            out.extend(doc.tests)
+        for i, res in enumerate(out, start=1):
+            res.number = i
+        return out
+
+
+def judge(scenario: Scenario, flavour: str, boot: Boot,
+          log_path: Path) -> Outcome:
+    docs = parse_log(boot.console)
+    out = Outcome(scenario, flavour, log_path, boot, docs,
+                  find_splats(boot.console), parse_oom(boot.console))
+    program_problems = _program_problems(out)
+    splat_problems = [f'kernel splat ({s.kind}): {s.line}' for s in out.splats]
+    _oom_facts(out)
+
+    if scenario.expect == 'pass':
+        out.problems = program_problems + splat_problems
+    elif scenario.expect == 'program':
+        out.problems = splat_problems
+        if not program_problems:
+            out.problems.append('expected the program to fail; it passed')
+        out.note = 'failed as expected: ' + '; '.join(program_problems)
+    elif scenario.expect == 'splat':
+        out.problems = program_problems
+        if not splat_problems:
+            out.problems.append('expected a kernel splat; there was none')
+        out.note = 'failed as expected: ' + '; '.join(splat_problems)
+    out.status = Status.FAIL if out.problems else Status.PASS
+    if boot.timed_out:
+        out.status = Status.TIMEOUT
+    return out
+
+
+def _program_problems(out: Outcome) -> list[str]:
+    boot = out.boot
+    if boot.timed_out:
+        return [f'timed out after {out.scenario.timeout:.0f} s']
+    problems = []
+    if boot.init_exit is None:
+        problems.append('the guest never finished its scenario '
+                        f'(host exit status {boot.exit_status})')
+    elif boot.init_exit != 0:
+        problems.append(f'scenario exited {boot.init_exit}')
+    if not out.documents:
+        problems.append('no KTAP output')
+    failed = [leaf for doc in out.documents for t in doc.tests
+              for leaf in t.leaves() if not leaf.status.ok]
+    if failed:
+        names = ', '.join(f.name for f in failed[:5])
+        problems.append(f'{len(failed)} test(s) failed: {names}')
+    if out.scenario.oom_victim:
+        problems.extend(_oom_problems(out))
+    return problems
+
+
+def _victim_pid(out: Outcome) -> int | None:
+    for doc in out.documents:
+        for text in doc.diagnostics + [d for t in doc.tests
+                                       for d in t.diagnostics]:
+            m = _VICTIM.search(text)
+            if m:
+                return int(m.group(1))
+    return None
+
+
+def _oom_facts(out: Outcome) -> None:
+    pid = _victim_pid(out)
+    if pid is not None:
+        out.victim = out.oom.victim(pid)
+        out.collateral = out.oom.others(pid)
+
+
+def _oom_problems(out: Outcome) -> list[str]:
+    pid = _victim_pid(out)
+    if pid is None:
+        return ['the program did not name its victim (# victim_pid=)']
+    victim = out.oom.victim(pid)
+    problems = []
+    if victim is None:
+        problems.append(f'no OOM kill of pid {pid} in the kernel log')
+    collateral = out.oom.others(pid)
+    if collateral:
+        names = ', '.join(f'{k.comm}[{k.pid}]' for k in collateral)
+        problems.append(f'collateral OOM kills: {names}')
+    return problems

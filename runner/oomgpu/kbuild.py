@@ -1,0 +1,275 @@
+"""Kernel source, flavours and UML builds.
+
+The source is Debian's linux-source-6.12, pinned in kernel-patches/BASE,
+fetched without root (apt-get download + dpkg-deb) and committed once as
+a git base with fixed metadata, so the base commit id is the same on every
+machine. Each flavour is a git worktree of that base with some of the
+series under kernel-patches/ applied by `git am`, built out of tree in
+build/out/<flavour>. With KSRC= the user's own git tree is the base instead
+and the worktrees are added to it, never touching the user's checkout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# Which series each flavour carries, in order. "baseline" is upstream plus
+# only what the tests need to run at all; "patched" adds the OOM series.
+FLAVOURS: dict[str, tuple[str, ...]] = {
+    'baseline': ('um-xstate', 'emugpu'),
+    'patched': ('um-xstate', 'emugpu', 'oom-reap'),
+}
+CONFIG_FRAGMENTS = ('base.config', 'debug.config')
+
+_GIT_IDENTITY = {
+    'GIT_AUTHOR_NAME': 'oomgpu', 'GIT_AUTHOR_EMAIL': 'oomgpu@localhost',
+    'GIT_COMMITTER_NAME': 'oomgpu', 'GIT_COMMITTER_EMAIL': 'oomgpu@localhost',
+    'GIT_AUTHOR_DATE': '2000-01-01T00:00:00Z',
+    'GIT_COMMITTER_DATE': '2000-01-01T00:00:00Z',
+}
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Pin:
+    package: str
+    version: str
+    tarball_sha256: str
+
+    @classmethod
+    def read(cls, path: Path) -> 'Pin':
+        fields: dict[str, str] = {}
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith('#'):
+                key, _, value = line.partition('=')
+                fields[key.strip()] = value.strip()
+        return cls(fields['package'], fields['version'],
+                   fields['tarball-sha256'])
+
+
+def log(msg: str) -> None:
+    print(f'oomgpu: {msg}', file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], cwd: Path | None = None,
+        env: dict[str, str] | None = None) -> str:
+    full_env = dict(os.environ, **(env or {}))
+    res = subprocess.run(cmd, cwd=cwd, env=full_env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if res.returncode != 0:
+        tail = '\n'.join(res.stdout.splitlines()[-40:])
+        raise BuildError(f'{" ".join(cmd)} failed ({res.returncode}):\n{tail}')
+    return res.stdout
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Tree:
+    """The base git tree plus one worktree per flavour."""
+
+    def __init__(self, top: Path, build: Path, ksrc: Path | None = None):
+        self.top = top
+        self.build = build
+        self.ksrc = ksrc
+        self.patches = top / 'kernel-patches'
+        self.pin = Pin.read(self.patches / 'BASE')
+        self.repo = ksrc if ksrc else build / 'linux'
+        self.worktrees = build / ('ksrc-src' if ksrc else 'src')
+
+    # -- the base -------------------------------------------------------
+
+    def ensure_base(self) -> str:
+        """Returns the base commit id, creating the base tree if needed."""
+        if self.ksrc:
+            return run(['git', '-C', str(self.ksrc), 'rev-parse',
+                        'HEAD']).strip()
+        stamp = self.build / 'linux.base'
+        if stamp.exists() and (self.repo / '.git').exists():
+            return stamp.read_text().strip()
+        tarball = self._fetch_tarball()
+        log(f'unpacking {tarball.name} into {self.repo}')
+        if self.repo.exists():
+            shutil.rmtree(self.repo)
+        self.repo.mkdir(parents=True)
+        run(['tar', '-xf', str(tarball), '-C', str(self.repo),
+             '--strip-components=1'])
+        env = dict(_GIT_IDENTITY)
+        run(['git', 'init', '-q', '-b', 'base'], cwd=self.repo)
+        # Debian's .gitignore ignores the whole top level: force-add.
+        run(['git', 'add', '-A', '-f'], cwd=self.repo, env=env)
+        run(['git', 'commit', '-q', '--no-gpg-sign', '-m',
+             f'Linux {self._kernel_version()} ({self.pin.package} '
+             f'{self.pin.version})'], cwd=self.repo, env=env)
+        base = run(['git', 'rev-parse', 'HEAD'], cwd=self.repo).strip()
+        stamp.write_text(base + '\n')
+        return base
+
+    def _kernel_version(self) -> str:
+        mk = (self.repo / 'Makefile').read_text()
+        parts = [re.search(rf'^{k} = (\S*)', mk, re.M) for k in
+                 ('VERSION', 'PATCHLEVEL', 'SUBLEVEL')]
+        return '.'.join(p.group(1) for p in parts if p)
+
+    def _fetch_tarball(self) -> Path:
+        dl = self.build / 'dl'
+        dl.mkdir(parents=True, exist_ok=True)
+        tarball = dl / 'linux-source-6.12.tar.xz'
+        if tarball.exists() and _sha256(tarball) == self.pin.tarball_sha256:
+            return tarball
+        version = self.pin.version
+        spec = f'{self.pin.package}={version}'
+        log(f'fetching {spec} (apt-get download, no root needed)')
+        try:
+            run(['apt-get', 'download', spec], cwd=dl)
+        except BuildError:
+            version = self._newest_version()
+            log(f'WARNING: {spec} is gone from the archive; using the '
+                f'newest 6.12, {version}. Results may differ from BASE.')
+            run(['apt-get', 'download', f'{self.pin.package}={version}'],
+                cwd=dl)
+        debs = sorted(dl.glob(f'{self.pin.package}_*.deb'),
+                      key=lambda p: p.stat().st_mtime)
+        deb = debs[-1]
+        inner = f'./usr/src/{self.pin.package}.tar.xz'
+        with open(tarball, 'wb') as out:
+            p1 = subprocess.Popen(['dpkg-deb', '--fsys-tarfile', str(deb)],
+                                  stdout=subprocess.PIPE)
+            subprocess.run(['tar', '-xO', inner], stdin=p1.stdout,
+                           stdout=out, check=True)
+            p1.wait()
+        digest = _sha256(tarball)
+        if version == self.pin.version and digest != self.pin.tarball_sha256:
+            raise BuildError(f'{tarball}: sha256 {digest}, BASE pins '
+                             f'{self.pin.tarball_sha256}')
+        deb.unlink()
+        return tarball
+
+    def _newest_version(self) -> str:
+        out = run(['apt-cache', 'madison', self.pin.package])
+        versions = [line.split('|')[1].strip() for line in out.splitlines()
+                    if '|' in line]
+        if not versions:
+            raise BuildError(f'{self.pin.package} is not in the archive '
+                             '(did apt-get update run?)')
+        return versions[0]
+
+    # -- flavours -------------------------------------------------------
+
+    def series_files(self, flavour: str) -> list[Path]:
+        files: list[Path] = []
+        for name in FLAVOURS[flavour]:
+            series = self.patches / name / 'series'
+            if not series.exists():
+                continue   # not written yet: the flavour goes without it
+            for entry in series.read_text().split():
+                files.append(self.patches / name / entry)
+        return files
+
+    def ensure_worktree(self, flavour: str, base: str) -> Path:
+        """The flavour's source tree, re-applying the series if changed."""
+        wt = self.worktrees / flavour
+        patches = self.series_files(flavour)
+        h = hashlib.sha256(base.encode())
+        for p in patches:
+            h.update(p.name.encode() + p.read_bytes())
+        stamp = self.build / f'src-{flavour}.stamp'
+        want = h.hexdigest()
+        if stamp.exists() and stamp.read_text().strip() == want and wt.exists():
+            return wt
+        if not wt.exists():
+            wt.parent.mkdir(parents=True, exist_ok=True)
+            run(['git', '-C', str(self.repo), 'worktree', 'prune'])
+            run(['git', '-C', str(self.repo), 'worktree', 'add', '-q',
+                 '--detach', str(wt), base])
+        else:
+            subprocess.run(['git', 'am', '--abort'], cwd=wt,
+                           capture_output=True)
+            # Only files that differ are rewritten: the build stays incremental.
+            run(['git', 'checkout', '-q', '-f', '--detach', base], cwd=wt)
+            run(['git', 'clean', '-q', '-fdx'], cwd=wt)
+        if patches:
+            log(f'{flavour}: git am {len(patches)} patches')
+            run(['git', 'am', '-q', '--no-gpg-sign', '--keep-cr',
+                 *map(str, patches)], cwd=wt, env=_GIT_IDENTITY)
+        stamp.write_text(want + '\n')
+        return wt
+
+    # -- configuration and build -----------------------------------------
+
+    def configure(self, flavour: str, src: Path) -> Path:
+        out = self.build / 'out' / flavour
+        out.mkdir(parents=True, exist_ok=True)
+        fragments = [self.top / 'kernel-config' / f for f in CONFIG_FRAGMENTS]
+        text = ''.join(f.read_text() for f in fragments)
+        stamp = out / '.oomgpu-config'
+        if stamp.exists() and stamp.read_text() == text and \
+                (out / '.config').exists():
+            return out
+        (out / '.config').write_text(text)
+        run(['make', '-s', 'ARCH=um', f'O={out}', 'olddefconfig'], cwd=src)
+        missing = check_config(text, (out / '.config').read_text())
+        if missing:
+            raise BuildError(
+                f'{flavour}: these fragment lines did not survive olddefconfig'
+                ' (a hidden symbol must be selected from Kconfig, or a'
+                ' dependency is missing):\n  ' + '\n  '.join(missing))
+        stamp.write_text(text)
+        return out
+
+    def build(self, flavour: str) -> Path:
+        """Builds the flavour's UML binary; returns its path."""
+        base = self.ensure_base()
+        src = self.ensure_worktree(flavour, base)
+        out = self.configure(flavour, src)
+        jobs = os.cpu_count() or 1
+        cmd = ['make', '-s', f'-j{jobs}', 'ARCH=um', f'O={out}']
+        if shutil.which('ccache'):
+            cmd.append('CC=ccache gcc')
+        log(f'{flavour}: building UML in {out}')
+        start = time.monotonic()
+        run(cmd, cwd=src)
+        log(f'{flavour}: built in {time.monotonic() - start:.0f} s')
+        return out / 'linux'
+
+
+def check_config(fragment: str, config: str) -> list[str]:
+    """Fragment lines the final .config does not carry (as kunit.py checks).
+
+    "CONFIG_X=n" and "# CONFIG_X is not set" both mean X must be unset.
+    """
+    have: dict[str, str] = {}
+    for line in config.splitlines():
+        m = re.match(r'^(CONFIG_\w+)=(.*)$', line)
+        if m:
+            have[m.group(1)] = m.group(2)
+    missing = []
+    for line in fragment.splitlines():
+        line = line.strip()
+        m = re.match(r'^(CONFIG_\w+)=(.*)$', line)
+        off = re.match(r'^# (CONFIG_\w+) is not set$', line)
+        if m and m.group(2) != 'n':
+            if have.get(m.group(1)) != m.group(2):
+                missing.append(line)
+        elif (m and m.group(2) == 'n') or off:
+            key = (m or off).group(1)   # type: ignore[union-attr]
+            if key in have:
+                missing.append(line)
+    return missing

@@ -1,0 +1,94 @@
+"""Reads OOM kills and reaper reports out of a console log.
+
+The metrics every OOM scenario reports come from three kernel messages:
+
+  Out of memory: Killed process 91 (hog) total-vm:..kB, anon-rss:262144kB, ...
+  oom_reaper: reaped process 91 (hog), now anon-rss:0kB, file-rss:0kB, ...
+  oom_reaper: unable to reap pid:91 (hog)
+
+("Memory cgroup out of memory: Killed process ..." for a memcg OOM.)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+_STAMP = r'^\[\s*(?P<time>\d+\.\d+)\] ?'
+_KILLED = re.compile(_STAMP + r'(?P<memcg>Memory cgroup out of memory: )?'
+                     r'(?:Out of memory: )?Killed process (?P<pid>\d+) '
+                     r'\((?P<comm>[^)]*)\).*?anon-rss:(?P<anon>\d+)kB')
+_REAPED = re.compile(_STAMP + r'oom_reaper: reaped process (?P<pid>\d+) '
+                     r'\((?P<comm>[^)]*)\), now anon-rss:(?P<anon>\d+)kB')
+_UNABLE = re.compile(_STAMP + r'oom_reaper: unable to reap pid:(?P<pid>\d+)')
+
+
+@dataclass
+class OomKill:
+    pid: int
+    comm: str
+    time: float
+    anon_rss_kb: int
+    memcg: bool
+    reaped_at: float | None = None
+    anon_rss_after_reap_kb: int | None = None
+    reap_failed: bool = False
+
+    @property
+    def reaped_kb(self) -> int | None:
+        """Anonymous memory the reaper took back, if it reported."""
+        if self.anon_rss_after_reap_kb is None:
+            return None
+        return self.anon_rss_kb - self.anon_rss_after_reap_kb
+
+    @property
+    def time_to_reap(self) -> float | None:
+        """Guest seconds from the kill to the reaper's report."""
+        if self.reaped_at is None:
+            return None
+        return self.reaped_at - self.time
+
+
+@dataclass
+class OomLog:
+    kills: list[OomKill] = field(default_factory=list)
+
+    def victim(self, pid: int) -> OomKill | None:
+        return next((k for k in self.kills if k.pid == pid), None)
+
+    def others(self, pid: int) -> list[OomKill]:
+        """Kills of anything but @pid: the collateral damage."""
+        return [k for k in self.kills if k.pid != pid]
+
+
+def parse_oom(lines: Iterable[str]) -> OomLog:
+    log = OomLog()
+    for raw in lines:
+        line = raw.rstrip('\r\n')
+        m = _KILLED.match(line)
+        if m:
+            log.kills.append(OomKill(int(m['pid']), m['comm'],
+                                     float(m['time']), int(m['anon']),
+                                     bool(m['memcg'])))
+            continue
+        m = _REAPED.match(line)
+        if m:
+            kill = _latest(log, int(m['pid']))
+            if kill:
+                kill.reaped_at = float(m['time'])
+                kill.anon_rss_after_reap_kb = int(m['anon'])
+            continue
+        m = _UNABLE.match(line)
+        if m:
+            kill = _latest(log, int(m['pid']))
+            if kill:
+                kill.reap_failed = True
+    return log
+
+
+def _latest(log: OomLog, pid: int) -> OomKill | None:
+    for kill in reversed(log.kills):
+        if kill.pid == pid:
+            return kill
+    return None

@@ -1,0 +1,136 @@
+"""Reports of a run: top-level KTAP, JUnit XML, JSON and a summary table."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from .judge import Outcome
+from .ktap import Status, TestResult, format_result
+
+
+def scenario_result(number: int, out: Outcome) -> TestResult:
+    """One scenario boot as a KTAP result whose subtests are its program's."""
+    diags = [f'log: {out.log_path}']
+    diags += out.problems
+    if out.note and not out.problems:
+        diags.append(out.note)
+    return TestResult(number, out.label, out.status, '', diags, out.results())
+
+
+def ktap(outcomes: list[Outcome]) -> str:
+    lines = ['KTAP version 1', f'1..{len(outcomes)}']
+    for i, out in enumerate(outcomes, start=1):
+        lines.extend(format_result(scenario_result(i, out)))
+    return '\n'.join(lines) + '\n'
+
+
+def junit(outcomes: list[Outcome]) -> str:
+    suites = ET.Element('testsuites', name='oomgpu')
+    by_flavour: dict[str, list[Outcome]] = {}
+    for out in outcomes:
+        by_flavour.setdefault(out.flavour, []).append(out)
+    for flavour, outs in by_flavour.items():
+        failures = sum(not o.status.ok for o in outs)
+        suite = ET.SubElement(suites, 'testsuite', name=flavour,
+                              tests=str(len(outs)), failures=str(failures))
+        for out in outs:
+            case = ET.SubElement(suite, 'testcase', classname=flavour,
+                                 name=out.scenario.name,
+                                 time=f'{out.boot.wall_seconds:.3f}')
+            if not out.status.ok:
+                fail = ET.SubElement(case, 'failure',
+                                     message='; '.join(out.problems))
+                fail.text = f'log: {out.log_path}'
+            out_el = ET.SubElement(case, 'system-out')
+            out_el.text = ''.join(out.boot.console[-200:])
+    ET.indent(suites)
+    return ET.tostring(suites, encoding='unicode') + '\n'
+
+
+def outcome_json(out: Outcome) -> dict[str, Any]:
+    victim = out.victim
+    return {
+        'scenario': out.scenario.name,
+        'flavour': out.flavour,
+        'status': out.status.value,
+        'problems': out.problems,
+        'note': out.note,
+        'log': str(out.log_path),
+        'wall_seconds': round(out.boot.wall_seconds, 3),
+        'host_exit_status': out.boot.exit_status,
+        'scenario_exit': out.boot.init_exit,
+        'tests': {
+            'passed': sum(1 for r in out.results() for leaf in r.leaves()
+                          if leaf.status == Status.PASS),
+            'failed': sum(1 for r in out.results() for leaf in r.leaves()
+                          if not leaf.status.ok),
+            'skipped': sum(1 for r in out.results() for leaf in r.leaves()
+                           if leaf.status == Status.SKIP),
+        },
+        'splats': [{'kind': s.kind, 'time': s.time, 'line': s.line}
+                   for s in out.splats],
+        'oom': None if victim is None else {
+            'victim_pid': victim.pid,
+            'victim_comm': victim.comm,
+            'anon_rss_at_kill_kb': victim.anon_rss_kb,
+            'reaped_kb': victim.reaped_kb,
+            'time_to_reap_s': victim.time_to_reap,
+            'reap_failed': victim.reap_failed,
+            'collateral_kills': [{'pid': k.pid, 'comm': k.comm}
+                                 for k in out.collateral],
+        },
+    }
+
+
+def summary_json(outcomes: list[Outcome]) -> str:
+    passed, failed, skipped = counts(outcomes)
+    return json.dumps({'passed': passed, 'failed': failed,
+                       'skipped': skipped,
+                       'scenarios': [outcome_json(o) for o in outcomes]},
+                      indent=2) + '\n'
+
+
+def counts(outcomes: list[Outcome]) -> tuple[int, int, int]:
+    passed = sum(o.status == Status.PASS for o in outcomes)
+    skipped = sum(o.status == Status.SKIP for o in outcomes)
+    return passed, len(outcomes) - passed - skipped, skipped
+
+
+def _fmt(value: Any, unit: str = '') -> str:
+    if value is None:
+        return '-'
+    if isinstance(value, float):
+        return f'{value:.2f}{unit}'
+    return f'{value}{unit}'
+
+
+def table(outcomes: list[Outcome]) -> str:
+    """The OOM table: one row per scenario and flavour."""
+    head = ('scenario', 'flavour', 'anon-rss at kill', 'reaped',
+            'kill->reap', 'collateral', 'verdict')
+    rows = [head]
+    for out in outcomes:
+        v = out.victim
+        rows.append((
+            out.scenario.name, out.flavour,
+            _fmt(v.anon_rss_kb if v else None, ' kB'),
+            _fmt(v.reaped_kb if v else None, ' kB'),
+            _fmt(v.time_to_reap if v else None, ' s'),
+            str(len(out.collateral)) if v else '-',
+            out.status.value))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+             for r in rows]
+    lines.insert(1, '  '.join('-' * w for w in widths))
+    return '\n'.join(lines) + '\n'
+
+
+def write_all(outcomes: list[Outcome], directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / 'results.ktap').write_text(ktap(outcomes))
+    (directory / 'junit.xml').write_text(junit(outcomes))
+    (directory / 'summary.json').write_text(summary_json(outcomes))
+    (directory / 'table.txt').write_text(table(outcomes))

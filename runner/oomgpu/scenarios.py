@@ -1,0 +1,65 @@
+"""The scenario catalogue (tests/scenarios.toml) as typed records."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EXPECTATIONS = ('pass', 'program', 'splat')
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    groups: tuple[str, ...]
+    mem: str
+    timeout: float
+    time_travel: bool
+    cmdline: tuple[str, ...] = ()
+    expect: str = 'pass'
+    oom_victim: str = ''
+
+    def kernel_args(self) -> list[str]:
+        args = [f'oomgpu.scenario={self.name}', *self.cmdline]
+        if self.time_travel:
+            args.append('time-travel=inf-cpu')
+        return args
+
+
+@dataclass
+class Catalogue:
+    scenarios: dict[str, Scenario] = field(default_factory=dict)
+
+    def select(self, patterns: list[str], groups: list[str]) -> list[Scenario]:
+        """Scenarios matching any glob in @patterns, else any of @groups."""
+        if patterns:
+            picked = [s for s in self.scenarios.values()
+                      if any(fnmatch.fnmatchcase(s.name, p) for p in patterns)]
+            unknown = [p for p in patterns if not any(
+                fnmatch.fnmatchcase(n, p) for n in self.scenarios)]
+            if unknown:
+                raise ValueError(f'no scenario matches {", ".join(unknown)}; '
+                                 f'known: {", ".join(self.scenarios)}')
+            return picked
+        return [s for s in self.scenarios.values()
+                if set(groups) & set(s.groups)]
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    data = tomllib.loads(path.read_text())
+    cat = Catalogue()
+    for name, entry in data.items():
+        expect = entry.get('expect', 'pass')
+        if expect not in EXPECTATIONS:
+            raise ValueError(f'{path}: [{name}] expect={expect!r}')
+        cat.scenarios[name] = Scenario(
+            name=name, summary=entry['summary'],
+            groups=tuple(entry['groups']), mem=entry['mem'],
+            timeout=float(entry['timeout']),
+            time_travel=bool(entry['time_travel']),
+            cmdline=tuple(entry.get('cmdline', ())), expect=expect,
+            oom_victim=entry.get('oom_victim', ''))
+    return cat

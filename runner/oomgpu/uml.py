@@ -1,0 +1,107 @@
+"""Boots one UML guest headless and collects its console and exit status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+# What /init prints last; without it the guest died before finishing.
+INIT_EXIT_MARK = 'oomgpu-init: exit '
+
+
+@dataclass
+class Boot:
+    exit_status: int | None      # host status of the UML process; None: timed out
+    timed_out: bool
+    wall_seconds: float
+    console: list[str]
+    init_exit: int | None        # the scenario's status as /init reported it
+
+
+def boot(linux: Path, initramfs: Path, mem: str, args: list[str],
+         timeout: float, log_path: Path, echo: TextIO | None = None) -> Boot:
+    """Runs the guest to completion or until @timeout host seconds passed.
+
+    The console goes to @log_path (and to @echo as it comes, if given). On
+    timeout the whole process group is killed: UML forks a host process per
+    guest address space, and a stray one would hold the memory file open.
+    """
+    with tempfile.TemporaryDirectory(prefix='oomgpu-uml-') as uml_dir:
+        cmd = [str(linux), f'mem={mem}', f'initrd={initramfs}',
+               'con=null', 'con0=null,fd:1', 'ssl=null',
+               f'uml_dir={uml_dir}', 'panic=-1', *args]
+        env = dict(os.environ, TMPDIR=uml_dir)
+        start = time.monotonic()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, 'w', errors='replace') as log:
+            log.write('# ' + ' '.join(cmd) + '\n')
+            log.flush()
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT,
+                                    start_new_session=True, env=env)
+            lines, timed_out = _collect(proc, log, echo, start + timeout)
+        wall = time.monotonic() - start
+    init_exit = None
+    for line in lines:
+        idx = line.find(INIT_EXIT_MARK)
+        if idx >= 0:
+            try:
+                init_exit = int(line[idx + len(INIT_EXIT_MARK):].split()[0])
+            except (ValueError, IndexError):
+                pass
+    return Boot(None if timed_out else proc.returncode, timed_out, wall,
+                lines, init_exit)
+
+
+def _collect(proc: subprocess.Popen[bytes], log: TextIO, echo: TextIO | None,
+             deadline: float) -> tuple[list[str], bool]:
+    import selectors
+    assert proc.stdout is not None
+    lines: list[str] = []
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    buf = b''
+    timed_out = False
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            break
+        if not sel.select(timeout=min(remaining, 1.0)):
+            if proc.poll() is not None:
+                break
+            continue
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        buf += chunk
+        *complete, buf = buf.split(b'\n')
+        for raw in complete:
+            line = raw.decode('utf-8', 'replace') + '\n'
+            lines.append(line)
+            log.write(line)
+            if echo:
+                echo.write(line)
+                echo.flush()
+    if buf:
+        lines.append(buf.decode('utf-8', 'replace') + '\n')
+        log.write(lines[-1])
+    _kill_group(proc)
+    if timed_out:
+        log.write(f'# oomgpu: killed after timeout\n')
+    return lines, timed_out
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
