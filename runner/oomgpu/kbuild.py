@@ -87,7 +87,7 @@ class Tree:
 
     def __init__(self, top: Path, build: Path, ksrc: Path | None = None):
         self.top = top
-        self.build = build
+        self.build_dir = build
         self.ksrc = ksrc
         self.patches = top / 'kernel-patches'
         self.pin = Pin.read(self.patches / 'BASE')
@@ -101,7 +101,7 @@ class Tree:
         if self.ksrc:
             return run(['git', '-C', str(self.ksrc), 'rev-parse',
                         'HEAD']).strip()
-        stamp = self.build / 'linux.base'
+        stamp = self.build_dir / 'linux.base'
         if stamp.exists() and (self.repo / '.git').exists():
             return stamp.read_text().strip()
         tarball = self._fetch_tarball()
@@ -129,7 +129,7 @@ class Tree:
         return '.'.join(p.group(1) for p in parts if p)
 
     def _fetch_tarball(self) -> Path:
-        dl = self.build / 'dl'
+        dl = self.build_dir / 'dl'
         dl.mkdir(parents=True, exist_ok=True)
         tarball = dl / 'linux-source-6.12.tar.xz'
         if tarball.exists() and _sha256(tarball) == self.pin.tarball_sha256:
@@ -190,7 +190,7 @@ class Tree:
         h = hashlib.sha256(base.encode())
         for p in patches:
             h.update(p.name.encode() + p.read_bytes())
-        stamp = self.build / f'src-{flavour}.stamp'
+        stamp = self.build_dir / f'src-{flavour}.stamp'
         want = h.hexdigest()
         if stamp.exists() and stamp.read_text().strip() == want and wt.exists():
             return wt
@@ -215,7 +215,7 @@ class Tree:
     # -- configuration and build -----------------------------------------
 
     def configure(self, flavour: str, src: Path) -> Path:
-        out = self.build / 'out' / flavour
+        out = self.build_dir / 'out' / flavour
         out.mkdir(parents=True, exist_ok=True)
         fragments = [self.top / 'kernel-config' / f for f in CONFIG_FRAGMENTS]
         text = ''.join(f.read_text() for f in fragments)
@@ -241,11 +241,14 @@ class Tree:
         out = self.configure(flavour, src)
         jobs = os.cpu_count() or 1
         cmd = ['make', '-s', f'-j{jobs}', 'ARCH=um', f'O={out}']
+        env = {}
         if shutil.which('ccache'):
             cmd.append('CC=ccache gcc')
+            # Paths relative to the clone, so another clone hits the cache.
+            env['CCACHE_BASEDIR'] = str(self.top)
         log(f'{flavour}: building UML in {out}')
         start = time.monotonic()
-        run(cmd, cwd=src)
+        run(cmd, cwd=src, env=env)
         log(f'{flavour}: built in {time.monotonic() - start:.0f} s')
         return out / 'linux'
 

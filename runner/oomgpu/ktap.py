@@ -155,7 +155,8 @@ def _parse_level(lines: list[_Line], pos: int, indent: int
             pending_subtests, pending_diags = [], []
             continue
         diag = _DIAGNOSTIC.match(line.body)
-        if diag:
+        # "# Subtest: NAME" restates the name the result line carries.
+        if diag and not diag.group(1).startswith('Subtest: '):
             pending_diags.append(diag.group(1))
     # Results that were announced by a nested block but never closed (the
     # kernel died mid-suite) surface as an error rather than vanishing.
@@ -202,7 +203,8 @@ def format_result(result: TestResult, indent: int = 0) -> list[str]:
             out.extend(format_result(sub, indent + 4))
     for diag in result.diagnostics:
         out.append(f'{pad}# {diag}')
-    word = 'ok' if result.status.ok else 'not ok'
+    # An expected failure is still "not ok"; its XFAIL directive excuses it.
+    word = 'ok' if result.status in (Status.PASS, Status.SKIP) else 'not ok'
     directive = result.directive
     if result.status in (Status.ERROR, Status.TIMEOUT) and not directive:
         directive = result.status.value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
 import tempfile
@@ -48,21 +49,25 @@ def boot(linux: Path, initramfs: Path, mem: str, args: list[str],
                                     start_new_session=True, env=env)
             lines, timed_out = _collect(proc, log, echo, start + timeout)
         wall = time.monotonic() - start
-    init_exit = None
+    return Boot(None if timed_out else proc.returncode, timed_out, wall,
+                lines, scenario_exit(lines))
+
+
+def scenario_exit(lines: list[str]) -> int | None:
+    """The status /init reported for the scenario, if it got that far."""
+    status = None
     for line in lines:
         idx = line.find(INIT_EXIT_MARK)
         if idx >= 0:
             try:
-                init_exit = int(line[idx + len(INIT_EXIT_MARK):].split()[0])
+                status = int(line[idx + len(INIT_EXIT_MARK):].split()[0])
             except (ValueError, IndexError):
                 pass
-    return Boot(None if timed_out else proc.returncode, timed_out, wall,
-                lines, init_exit)
+    return status
 
 
 def _collect(proc: subprocess.Popen[bytes], log: TextIO, echo: TextIO | None,
              deadline: float) -> tuple[list[str], bool]:
-    import selectors
     assert proc.stdout is not None
     lines: list[str] = []
     sel = selectors.DefaultSelector()
@@ -95,7 +100,7 @@ def _collect(proc: subprocess.Popen[bytes], log: TextIO, echo: TextIO | None,
         log.write(lines[-1])
     _kill_group(proc)
     if timed_out:
-        log.write(f'# oomgpu: killed after timeout\n')
+        log.write('# oomgpu: killed after timeout\n')
     return lines, timed_out
 
 

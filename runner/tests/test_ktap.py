@@ -71,3 +71,18 @@ class KtapTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class XfailRenderingTest(unittest.TestCase):
+    def test_expected_failure_renders_as_not_ok_xfail(self) -> None:
+        from oomgpu.ktap import TestResult
+        inner = TestResult(1, 'deliberately_failing', Status.XFAIL,
+                           'XFAIL expected')
+        outer = TestResult(1, 'selfcheck', Status.PASS, '', [], [inner])
+        lines = ['KTAP version 1\n', '1..1\n'] + [
+            line + '\n' for line in format_result(outer)]
+        self.assertIn('    not ok 1 deliberately_failing # XFAIL expected\n',
+                      lines)
+        again = parse_log(lines)[0].tests[0]
+        self.assertEqual(again.status, Status.PASS)
+        self.assertEqual(again.subtests[0].status, Status.XFAIL)

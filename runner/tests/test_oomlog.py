@@ -30,3 +30,15 @@ class OomLogTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class ReaperOutcomeTest(unittest.TestCase):
+    def test_words(self) -> None:
+        from oomgpu.report import reaper_outcome
+        log = parse_oom((GOLDEN / 'oom.log').read_text().splitlines())
+        self.assertEqual(reaper_outcome(log.victim(91)), 'unable to reap')
+        self.assertEqual(reaper_outcome(log.victim(92)), 'reaped 8192 kB')
+        smoke = parse_oom((GOLDEN / 'uml_oom_smoke.log').read_text()
+                          .splitlines())
+        self.assertEqual(reaper_outcome(smoke.kills[0]), 'exited first')
+        self.assertEqual(reaper_outcome(None), '-')

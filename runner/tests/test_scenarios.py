@@ -1,0 +1,37 @@
+"""The checked-in catalogue loads, and selection by name, glob and group."""
+
+import unittest
+from pathlib import Path
+
+from oomgpu.scenarios import load_catalogue
+
+CATALOGUE = Path(__file__).resolve().parents[2] / 'tests' / 'scenarios.toml'
+SCRIPTS = CATALOGUE.parent / 'scenarios'
+
+
+class CatalogueTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.cat = load_catalogue(CATALOGUE)
+
+    def test_every_scenario_has_an_executable_script(self) -> None:
+        for name in self.cat.scenarios:
+            script = SCRIPTS / name
+            self.assertTrue(script.exists(), name)
+            self.assertTrue(script.stat().st_mode & 0o111, name)
+
+    def test_every_script_is_catalogued(self) -> None:
+        self.assertEqual(sorted(p.name for p in SCRIPTS.iterdir()),
+                         sorted(self.cat.scenarios))
+
+    def test_select(self) -> None:
+        self.assertEqual([s.name for s in self.cat.select(['oom-sm*'], [])],
+                         ['oom-smoke'])
+        kunit = self.cat.select([], ['kunit'])
+        self.assertEqual([s.name for s in kunit], ['kunit'])
+        self.assertIn('kunit.enable=1', kunit[0].kernel_args())
+        with self.assertRaises(ValueError):
+            self.cat.select(['no-such-*'], [])
+
+
+if __name__ == '__main__':
+    unittest.main()
