@@ -4,7 +4,8 @@ RUNNER  = PYTHONPATH=$(CURDIR)/runner $(PYTHON) -m oomgpu $(if $(KSRC),--ksrc $(
 # Scenario names or globs, e.g. make test S='oom-*'
 S ?=
 
-.PHONY: all run test kunit kernel rootfs deps list show runner-check clean
+.PHONY: all run test kunit kernel rootfs deps list show runner-check \
+	patches-check clean
 
 all: test
 
@@ -25,8 +26,13 @@ run: deps
 	$(RUNNER) run $(S)
 
 # Everything with assertions; ends with "N passed, N failed".
-test: deps runner-check
+test: deps runner-check patches-check
 	$(RUNNER) test $(S)
+
+# Every series ready to mail: checkpatch --strict, get_maintainer.pl,
+# git am onto the base, and a build after every patch.
+patches-check: deps
+	$(RUNNER) patches-check
 
 kunit: deps
 	$(RUNNER) kunit

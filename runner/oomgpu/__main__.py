@@ -14,7 +14,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import deps, report
+from . import deps, patches, report
 from .judge import Outcome, judge
 from .kbuild import FLAVOURS, BuildError, Tree, log
 from .rootfs import build_initramfs
@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument('--flavour', action='append', choices=list(FLAVOURS))
     sub.add_parser('rootfs', help='build the initramfs')
     sub.add_parser('list', help='list the scenarios')
+    pc = sub.add_parser('patches-check', help='checkpatch, get_maintainer, '
+                        'git am and a build after every patch')
+    pc.add_argument('--no-builds', action='store_true',
+                    help='skip the build after every patch')
     for name, text in (('test', 'run scenarios with assertions'),
                        ('run', 'run the OOM scenarios and print the table'),
                        ('kunit', 'run the KUnit suites on UML')):
@@ -105,6 +109,23 @@ def _scenarios(args: argparse.Namespace) -> list[Scenario]:
     return cat.select(args.patterns, COMMAND_GROUPS[args.command])
 
 
+def _patches_check(tree: Tree, with_builds: bool) -> int:
+    reports = patches.check_all(tree, with_builds)
+    bad = 0
+    for rep in reports:
+        print(f'{rep.name}: {len(rep.patches)} patches, checkpatch --strict '
+              f'(ignoring {",".join(patches.CHECKPATCH_IGNORE)}), git am onto'
+              f' the base' + (', a build after every patch' if with_builds
+                              else ''))
+        for who in rep.maintainers:
+            print(f'  to/cc: {who}')
+        for problem in rep.problems:
+            print(f'  PROBLEM: {problem}')
+        print(f'  {"clean" if not rep.problems else "NOT clean"}')
+        bad += bool(rep.problems)
+    return 1 if bad else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -118,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == 'rootfs':
             build_initramfs(TOP, args.build_dir)
             return 0
+        if args.command == 'patches-check':
+            return _patches_check(tree, not args.no_builds)
         if args.command == 'list':
             cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
             for s in cat.scenarios.values():

@@ -20,6 +20,9 @@ PACKAGES = {
     'ccache': 'makes rebuilds cheap (optional, used when present)',
     'python3': 'the runner',
     'perl': 'checkpatch.pl and get_maintainer.pl',
+    'python3-ply': "checkpatch.pl's SPDX check (scripts/spdxcheck.py)",
+    'python3-git': "checkpatch.pl's SPDX check (scripts/spdxcheck.py)",
+    'codespell': "checkpatch.pl's spelling check",
 }
 
 

@@ -13,6 +13,8 @@ from .splat import Splat, find_splats
 from .uml import Boot
 
 _VICTIM = re.compile(r'victim_pid=(\d+)')
+# The flavour without the OOM series, where reproducing scenarios must fail.
+BASELINE = 'baseline'
 
 
 @dataclass
@@ -53,7 +55,18 @@ def judge(scenario: Scenario, flavour: str, boot: Boot,
     splat_problems = [f'kernel splat ({s.kind}): {s.line}' for s in out.splats]
     _oom_facts(out)
 
-    if scenario.expect == 'pass':
+    if scenario.reproduces and flavour == BASELINE:
+        # The bug must show: some test of the program has to fail. A guest
+        # that never ran its program proves nothing.
+        failed = _failed_tests(out)
+        if failed:
+            out.note = ('reproduces on baseline: ' +
+                        ', '.join(t.name for t in failed[:8]))
+        else:
+            out.problems = ['does not reproduce on baseline: '
+                            + ('; '.join(program_problems + splat_problems)
+                               or 'every test passed')]
+    elif scenario.expect == 'pass':
         out.problems = program_problems + splat_problems
     elif scenario.expect == 'program':
         out.problems = splat_problems
@@ -66,7 +79,7 @@ def judge(scenario: Scenario, flavour: str, boot: Boot,
             out.problems.append('expected a kernel splat; there was none')
         out.note = 'failed as expected: ' + '; '.join(splat_problems)
     out.status = Status.FAIL if out.problems else Status.PASS
-    if boot.timed_out:
+    if boot.timed_out and not (scenario.reproduces and flavour == BASELINE):
         out.status = Status.TIMEOUT
     return out
 
@@ -83,14 +96,18 @@ def _program_problems(out: Outcome) -> list[str]:
         problems.append(f'scenario exited {boot.init_exit}')
     if not out.documents:
         problems.append('no KTAP output')
-    failed = [leaf for doc in out.documents for t in doc.tests
-              for leaf in t.leaves() if not leaf.status.ok]
+    failed = _failed_tests(out)
     if failed:
         names = ', '.join(f.name for f in failed[:5])
         problems.append(f'{len(failed)} test(s) failed: {names}')
     if out.scenario.oom_victim:
         problems.extend(_oom_problems(out))
     return problems
+
+
+def _failed_tests(out: Outcome) -> list[TestResult]:
+    return [leaf for doc in out.documents for t in doc.tests
+            for leaf in t.leaves() if not leaf.status.ok]
 
 
 def _victim_pid(out: Outcome) -> int | None:

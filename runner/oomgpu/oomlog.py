@@ -20,7 +20,8 @@ _KILLED = re.compile(_STAMP + r'(?P<memcg>Memory cgroup out of memory: )?'
                      r'(?:Out of memory: )?Killed process (?P<pid>\d+) '
                      r'\((?P<comm>[^)]*)\).*?anon-rss:(?P<anon>\d+)kB')
 _REAPED = re.compile(_STAMP + r'oom_reaper: reaped process (?P<pid>\d+) '
-                     r'\((?P<comm>[^)]*)\), now anon-rss:(?P<anon>\d+)kB')
+                     r'\((?P<comm>[^)]*)\),? (?:but (?P<busy>\d+)kB busy in '
+                     r'mmu notifiers, )?now anon-rss:(?P<anon>\d+)kB')
 _UNABLE = re.compile(_STAMP + r'oom_reaper: unable to reap pid:(?P<pid>\d+)')
 
 
@@ -34,6 +35,9 @@ class OomKill:
     reaped_at: float | None = None
     anon_rss_after_reap_kb: int | None = None
     reap_failed: bool = False
+    # The reaper's passes that left parts busy (oom-reap series), in order:
+    # (guest time, busy kB, anon-rss kB after the pass).
+    partial_reaps: list[tuple[float, int, int]] = field(default_factory=list)
 
     @property
     def reaped_kb(self) -> int | None:
@@ -75,7 +79,10 @@ def parse_oom(lines: Iterable[str]) -> OomLog:
         m = _REAPED.match(line)
         if m:
             kill = _latest(log, int(m['pid']))
-            if kill:
+            if kill and m['busy'] is not None:
+                kill.partial_reaps.append((float(m['time']), int(m['busy']),
+                                           int(m['anon'])))
+            elif kill:
                 kill.reaped_at = float(m['time'])
                 kill.anon_rss_after_reap_kb = int(m['anon'])
             continue

@@ -21,9 +21,12 @@ class Scenario:
     cmdline: tuple[str, ...] = ()
     expect: str = 'pass'
     oom_victim: str = ''
+    # The scenario shows the bug: on the baseline flavour it must fail.
+    reproduces: bool = False
+    script: str = ''
 
     def kernel_args(self) -> list[str]:
-        args = [f'oomgpu.scenario={self.name}', *self.cmdline]
+        args = [f'oomgpu.scenario={self.script or self.name}', *self.cmdline]
         if self.time_travel:
             args.append('time-travel=inf-cpu')
         return args
@@ -61,5 +64,7 @@ def load_catalogue(path: Path) -> Catalogue:
             timeout=float(entry['timeout']),
             time_travel=bool(entry['time_travel']),
             cmdline=tuple(entry.get('cmdline', ())), expect=expect,
-            oom_victim=entry.get('oom_victim', ''))
+            oom_victim=entry.get('oom_victim', ''),
+            reproduces=bool(entry.get('reproduces', False)),
+            script=entry.get('script', ''))
     return cat

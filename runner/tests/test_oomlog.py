@@ -21,7 +21,8 @@ class OomLogTest(unittest.TestCase):
         self.assertFalse(victim.memcg)
 
     def test_collateral_kill_in_memcg(self) -> None:
-        [other] = self.log.others(91)
+        other = self.log.others(91)[0]
+        self.assertEqual(len(self.log.others(91)), 2)
         self.assertEqual((other.pid, other.comm, other.memcg),
                          (92, 'innocent', True))
         self.assertEqual(other.reaped_kb, 8192)
@@ -42,3 +43,13 @@ class ReaperOutcomeTest(unittest.TestCase):
                           .splitlines())
         self.assertEqual(reaper_outcome(smoke.kills[0]), 'exited first')
         self.assertEqual(reaper_outcome(None), '-')
+
+
+class PartialReapTest(unittest.TestCase):
+    def test_partial_then_complete(self) -> None:
+        log = parse_oom((GOLDEN / 'oom.log').read_text().splitlines())
+        victim = log.victim(93)
+        assert victim is not None
+        self.assertEqual(victim.partial_reaps, [(22.01, 64, 64)])
+        self.assertEqual(victim.reaped_kb, 1048576)
+        self.assertAlmostEqual(victim.time_to_reap or 0, 2.32)

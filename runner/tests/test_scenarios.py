@@ -14,21 +14,23 @@ class CatalogueTest(unittest.TestCase):
         self.cat = load_catalogue(CATALOGUE)
 
     def test_every_scenario_has_an_executable_script(self) -> None:
-        for name in self.cat.scenarios:
-            script = SCRIPTS / name
+        for name, scenario in self.cat.scenarios.items():
+            script = SCRIPTS / (scenario.script or name)
             self.assertTrue(script.exists(), name)
             self.assertTrue(script.stat().st_mode & 0o111, name)
 
     def test_every_script_is_catalogued(self) -> None:
+        used = {s.script or s.name for s in self.cat.scenarios.values()}
         self.assertEqual(sorted(p.name for p in SCRIPTS.iterdir()),
-                         sorted(self.cat.scenarios))
+                         sorted(used))
 
     def test_select(self) -> None:
         self.assertEqual([s.name for s in self.cat.select(['oom-sm*'], [])],
                          ['oom-smoke'])
-        kunit = self.cat.select([], ['kunit'])
-        self.assertEqual([s.name for s in kunit], ['kunit'])
-        self.assertIn('kunit.enable=1', kunit[0].kernel_args())
+        kunit = self.cat.select(['kunit*'], [])
+        self.assertEqual([s.name for s in kunit], ['kunit', 'kunit-oom-reap'])
+        self.assertIn('kunit.enable=1', kunit[1].kernel_args())
+        self.assertIn('oomgpu.scenario=kunit', kunit[1].kernel_args())
         with self.assertRaises(ValueError):
             self.cat.select(['no-such-*'], [])
 

@@ -1,0 +1,153 @@
+"""make patches-check: is every series ready to mail?
+
+For each directory under kernel-patches/ with a `series` file:
+  - checkpatch.pl --strict on every patch (the cover letter is prose);
+  - get_maintainer.pl: who the series goes to;
+  - git am of the series onto the base in a throwaway worktree, without
+    fuzz or three-way merges, and of its `baseline` subset alone;
+  - an incremental build after every patch, so the series bisects.
+
+Two checkpatch types are ignored, for reasons of this tree, not of the
+patches: UNKNOWN_COMMIT_ID (the Debian source has no git history, so no
+Fixes: id can be looked up) and FILE_PATH_CHANGES (a heuristic that asks
+about MAINTAINERS whenever a file is added, even when a directory entry
+such as "F: mm/" already covers it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .kbuild import _GIT_IDENTITY, FLAVOURS, BuildError, Tree, log, run
+
+CHECKPATCH_IGNORE = ('UNKNOWN_COMMIT_ID', 'FILE_PATH_CHANGES')
+
+
+@dataclass
+class SeriesReport:
+    name: str
+    patches: list[Path]
+    problems: list[str] = field(default_factory=list)
+    maintainers: list[str] = field(default_factory=list)
+
+
+def _series_dirs(top: Path) -> list[Path]:
+    """Series directories in the order the patched flavour applies them."""
+    order = [name for name, _ in FLAVOURS['patched']]
+    dirs = [d for d in (top / 'kernel-patches').iterdir()
+            if (d / 'series').exists()]
+    return sorted(dirs, key=lambda d: (order.index(d.name)
+                                       if d.name in order else len(order),
+                                       d.name))
+
+
+def _patch_list(directory: Path, listing: str) -> list[Path]:
+    path = directory / listing
+    if not path.exists():
+        return []
+    return [directory / name for name in path.read_text().split()]
+
+
+def _tool_env() -> dict[str, str]:
+    # checkpatch runs scripts/spdxcheck.py with the first python3 on PATH;
+    # Debian's has python3-ply, a pyenv or venv one may not.
+    return {'PATH': '/usr/bin:' + os.environ.get('PATH', '')}
+
+
+def checkpatch(repo: Path, patch: Path) -> list[str]:
+    cmd = ['perl', str(repo / 'scripts' / 'checkpatch.pl'), '--strict',
+           '--terse', '--no-summary', '--ignore', ','.join(CHECKPATCH_IGNORE),
+           str(patch)]
+    res = subprocess.run(cmd, cwd=repo, text=True, capture_output=True,
+                         env=dict(os.environ, **_tool_env()))
+    findings = [line for line in (res.stdout + res.stderr).splitlines()
+                if line.strip()]
+    if res.returncode != 0 and not findings:
+        findings = [f'checkpatch exited {res.returncode}']
+    return findings
+
+
+def maintainers(repo: Path, patches: list[Path]) -> list[str]:
+    # stderr only has git failing to look up Fixes: ids (no history here)
+    res = subprocess.run(['perl', str(repo / 'scripts' / 'get_maintainer.pl'),
+                          '--no-rolestats', '--nogit', '--nogit-fallback',
+                          *map(str, patches)], cwd=repo, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         env=dict(os.environ, **_tool_env()))
+    if res.returncode != 0:
+        raise BuildError(f'get_maintainer.pl failed ({res.returncode})')
+    return [line for line in res.stdout.splitlines() if line.strip()]
+
+
+def _apply(tree: Tree, base: str, worktree: Path,
+           patches: list[Path]) -> None:
+    tree.reset_worktree(worktree, base)
+    if patches:
+        run(['git', 'am', '-q', '--no-3way', *map(str, patches)],
+            cwd=worktree, env=_GIT_IDENTITY)
+
+
+def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
+    """Applies every series in order, one patch at a time, and builds after
+    each patch; returns the patches after which the build failed."""
+    wt = tree.build_dir / 'bisect-src'
+    tree.reset_worktree(wt, base)
+    broken = []
+    for patches in series:
+        for patch in patches:
+            run(['git', 'am', '-q', '--no-3way', str(patch)], cwd=wt,
+                env=_GIT_IDENTITY)
+            # Kconfig symbols the fragments name may only exist later in
+            # the series: configure again, without insisting on them.
+            out = tree.build_dir / 'out' / 'bisect'
+            (out / '.oomgpu-config').unlink(missing_ok=True)
+            try:
+                tree.configure('bisect', wt, validate=False)
+                tree.make(out, wt)
+            except BuildError as err:
+                broken.append(f'{patch.name}: {err}')
+    return broken
+
+
+def check_all(tree: Tree, with_builds: bool = True) -> list[SeriesReport]:
+    base = tree.ensure_base()
+    reports = []
+    for directory in _series_dirs(tree.top):
+        patches = _patch_list(directory, 'series')
+        report = SeriesReport(directory.name, patches)
+        for patch in patches:
+            for finding in checkpatch(tree.repo, patch):
+                report.problems.append(f'checkpatch: {finding}')
+        cover = directory / '0000-cover-letter.patch'
+        if not cover.exists():
+            report.problems.append('no 0000-cover-letter.patch')
+        elif '*** SUBJECT HERE ***' in cover.read_text() or \
+                '*** BLURB HERE ***' in cover.read_text():
+            report.problems.append('cover letter still has placeholders')
+        if cover.exists() and not tree.ksrc and \
+                f'base-commit: {base}' not in cover.read_text():
+            report.problems.append(f'cover letter: base-commit is not '
+                                   f'{base}')
+        report.maintainers = maintainers(tree.repo, patches)
+        wt = tree.build_dir / 'am-check'
+        try:
+            _apply(tree, base, wt, patches)
+        except BuildError as err:
+            report.problems.append(f'git am onto the base: {err}')
+        subset = _patch_list(directory, 'baseline')
+        if subset:
+            try:
+                _apply(tree, base, wt, subset)
+            except BuildError as err:
+                report.problems.append(f'baseline subset alone: {err}')
+        reports.append(report)
+    if with_builds and all(not r.problems for r in reports):
+        broken = bisect_build(tree, base, [r.patches for r in reports])
+        for report in reports:
+            report.problems += [f'does not build after {b}' for b in broken
+                                if any(b.startswith(p.name)
+                                       for p in report.patches)]
+    return reports
