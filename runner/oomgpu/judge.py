@@ -31,6 +31,9 @@ class Outcome:
     problems: list[str] = field(default_factory=list)   # why it failed
     status: Status = Status.PASS
     note: str = ''
+    # The program's failures were the expected outcome (a self-check, or a
+    # scenario reproducing the bug on baseline).
+    failures_expected: bool = False
 
     @property
     def label(self) -> str:
@@ -79,6 +82,9 @@ def judge(scenario: Scenario, flavour: str, boot: Boot,
             out.problems.append('expected a kernel splat; there was none')
         out.note = 'failed as expected: ' + '; '.join(splat_problems)
     out.status = Status.FAIL if out.problems else Status.PASS
+    out.failures_expected = out.status == Status.PASS and (
+        scenario.expect != 'pass' or
+        (scenario.reproduces and flavour == BASELINE))
     if boot.timed_out and not (scenario.reproduces and flavour == BASELINE):
         out.status = Status.TIMEOUT
     return out

@@ -63,3 +63,39 @@ class JudgeTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class ReproducesTest(unittest.TestCase):
+    def _scenario(self) -> Scenario:
+        return Scenario('kunit-oom-reap', '', ('kunit',), '256M', 60, True,
+                        (), 'pass', '', True, 'kunit')
+
+    def _kunit_boot(self) -> Boot:
+        lines = ((GOLDEN / 'kunit_nested.log').read_text()
+                 + 'oomgpu-init: exit 0\n').splitlines(keepends=True)
+        return Boot(0, False, 1.0, lines, scenario_exit(lines))
+
+    def test_failing_tests_on_baseline_reproduce(self) -> None:
+        out = judge(self._scenario(), 'baseline', self._kunit_boot(),
+                    Path('x.log'))
+        self.assertEqual(out.status, Status.PASS, out.problems)
+        self.assertIn('reproduces on baseline: middle_busy', out.note)
+        self.assertTrue(out.failures_expected)
+        from oomgpu.report import ktap
+        from oomgpu.ktap import parse_log
+        text = ktap([out])
+        self.assertIn('not ok 2 middle_busy # XFAIL reproduces on baseline',
+                      text)
+        self.assertEqual(parse_log(text.splitlines(keepends=True))[0]
+                         .tests[0].status, Status.PASS)
+
+    def test_the_same_failure_on_patched_fails(self) -> None:
+        out = judge(self._scenario(), 'patched', self._kunit_boot(),
+                    Path('x.log'))
+        self.assertEqual(out.status, Status.FAIL)
+
+    def test_passing_on_baseline_does_not_reproduce(self) -> None:
+        out = judge(self._scenario(), 'baseline',
+                    _boot('uml_oom_smoke.log'), Path('x.log'))
+        self.assertEqual(out.status, Status.FAIL)
+        self.assertIn('does not reproduce on baseline', out.problems[0])

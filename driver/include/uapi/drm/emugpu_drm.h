@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * emugpu: a DRM render-node driver for a software-emulated GPU.
+ *
+ * The device has one engine that runs jobs: lists of commands over device
+ * virtual addresses. Addresses are bound, per open file, to GEM buffer
+ * objects (shmem) or to user pointer objects that mirror process memory
+ * through an mmu interval notifier. Each job has a fence; a job's sequence
+ * number is what DRM_IOCTL_EMUGPU_WAIT waits for.
+ *
+ * Every struct has fixed-size fields and explicit padding. Padding,
+ * reserved fields and unknown flag bits must be zero (-EINVAL otherwise),
+ * so they can be given a meaning later.
+ */
+#ifndef _UAPI_EMUGPU_DRM_H_
+#define _UAPI_EMUGPU_DRM_H_
+
+#include "drm.h"
+
+#if defined(__cplusplus)
+extern "C" {
+#endif
+
+#define DRM_EMUGPU_GEM_CREATE		0x00
+#define DRM_EMUGPU_USERPTR		0x01
+#define DRM_EMUGPU_VM_BIND		0x02
+#define DRM_EMUGPU_VM_UNBIND		0x03
+#define DRM_EMUGPU_SUBMIT		0x04
+#define DRM_EMUGPU_WAIT			0x05
+#define DRM_EMUGPU_GEM_MMAP_OFFSET	0x06
+#define DRM_EMUGPU_JOB_RELEASE		0x07
+
+/* Device pages are CPU pages. */
+#define EMUGPU_PAGE_SIZE		4096ULL
+/* Device virtual addresses: [EMUGPU_VA_START, EMUGPU_VA_END) */
+#define EMUGPU_VA_START			0x100000ULL
+#define EMUGPU_VA_END			(1ULL << 40)
+/* Largest object, and most commands in one job */
+#define EMUGPU_MAX_OBJECT_SIZE		(1ULL << 32)
+#define EMUGPU_MAX_CMDS			64
+
+/**
+ * struct drm_emugpu_gem_create - create a shmem-backed buffer object
+ * @size: bytes, a non-zero multiple of EMUGPU_PAGE_SIZE, at most
+ *	EMUGPU_MAX_OBJECT_SIZE
+ * @flags: must be 0
+ * @handle: out: the new object's handle
+ * @pad: must be 0
+ *
+ * Errors: -EINVAL (size, flags, pad), -ENOMEM.
+ */
+struct drm_emugpu_gem_create {
+	__u64 size;
+	__u32 flags;
+	__u32 handle;
+	__u32 pad;
+	__u32 pad2;
+};
+
+#define EMUGPU_USERPTR_READ_ONLY	(1u << 0)
+#define EMUGPU_USERPTR_FLAGS		EMUGPU_USERPTR_READ_ONLY
+
+/**
+ * struct drm_emugpu_userptr - mirror process memory as an object
+ * @addr: start, page aligned
+ * @size: bytes, a non-zero multiple of EMUGPU_PAGE_SIZE, at most
+ *	EMUGPU_MAX_OBJECT_SIZE; @addr + @size must not wrap
+ * @flags: EMUGPU_USERPTR_READ_ONLY: the device only reads it
+ * @handle: out: the new object's handle
+ *
+ * Nothing is pinned: the driver watches the range with an mmu interval
+ * notifier and faults pages in with hmm_range_fault() before a job uses
+ * them. The range must be mapped, readable, and writable unless
+ * READ_ONLY; VM_IO and VM_PFNMAP mappings are refused.
+ *
+ * Errors: -EINVAL (alignment, size, wrap, flags), -EFAULT (the range is
+ * not mapped, or not with the access asked for), -ENOMEM.
+ */
+struct drm_emugpu_userptr {
+	__u64 addr;
+	__u64 size;
+	__u32 flags;
+	__u32 handle;
+};
+
+/**
+ * struct drm_emugpu_vm_bind - map an object at a device address
+ * @handle: object to map
+ * @flags: must be 0
+ * @offset: page-aligned offset into the object
+ * @va: page-aligned device address, in [EMUGPU_VA_START, EMUGPU_VA_END)
+ * @size: bytes, page-aligned, non-zero, within the object and the VA space
+ *
+ * Errors: -ENOENT (handle), -EINVAL (alignment, range, flags),
+ * -EBUSY (overlaps an existing mapping), -ENOMEM.
+ */
+struct drm_emugpu_vm_bind {
+	__u32 handle;
+	__u32 flags;
+	__u64 offset;
+	__u64 va;
+	__u64 size;
+};
+
+/**
+ * struct drm_emugpu_vm_unbind - remove the mapping that starts at @va
+ * @va: start of a mapping made by DRM_IOCTL_EMUGPU_VM_BIND
+ * @size: its size
+ * @flags: must be 0
+ * @pad: must be 0
+ *
+ * Waits for jobs that use the mapping. Errors: -EINVAL (no mapping with
+ * exactly this start and size, flags, pad), -EINTR.
+ */
+struct drm_emugpu_vm_unbind {
+	__u64 va;
+	__u64 size;
+	__u32 flags;
+	__u32 pad;
+};
+
+enum drm_emugpu_op {
+	/* Write @value (its low byte repeated) over [dst, dst + size) */
+	EMUGPU_OP_FILL = 1,
+	/* Copy [src, src + size) to [dst, dst + size); may not overlap */
+	EMUGPU_OP_COPY = 2,
+	/* Write the 64-bit FNV-1a hash of [src, src + size) at dst */
+	EMUGPU_OP_CHECKSUM = 3,
+	/*
+	 * Hold [src, src + size) busy, as a long-running shader would: the
+	 * job ends when DRM_IOCTL_EMUGPU_JOB_RELEASE releases it, after
+	 * @value nanoseconds (0: only on release), or when it is cancelled.
+	 */
+	EMUGPU_OP_SPIN = 4,
+};
+
+/**
+ * struct drm_emugpu_cmd - one command of a job
+ * @op: enum drm_emugpu_op
+ * @pad: must be 0
+ * @dst: destination device address (FILL, COPY, CHECKSUM)
+ * @src: source device address (COPY, CHECKSUM, SPIN)
+ * @size: bytes, non-zero, at most EMUGPU_MAX_OBJECT_SIZE; 8 for the
+ *	CHECKSUM destination is implied
+ * @value: FILL: the byte to write; SPIN: its time limit in nanoseconds;
+ *	otherwise must be 0
+ */
+struct drm_emugpu_cmd {
+	__u32 op;
+	__u32 pad;
+	__u64 dst;
+	__u64 src;
+	__u64 size;
+	__u64 value;
+};
+
+/**
+ * struct drm_emugpu_submit - queue a job
+ * @cmds: user pointer to an array of struct drm_emugpu_cmd
+ * @count: number of commands, 1 to EMUGPU_MAX_CMDS
+ * @flags: must be 0
+ * @seqno: out: the job's sequence number, for DRM_IOCTL_EMUGPU_WAIT
+ *
+ * Every address range a command names must be bound when the job is
+ * submitted. Errors: -EINVAL (count, flags, an unknown op, a non-zero
+ * pad, a range that is not bound or wraps), -EFAULT (@cmds), -ENOMEM.
+ */
+struct drm_emugpu_submit {
+	__u64 cmds;
+	__u32 count;
+	__u32 flags;
+	__u64 seqno;
+};
+
+/**
+ * struct drm_emugpu_wait - wait for a job of this file
+ * @seqno: from DRM_IOCTL_EMUGPU_SUBMIT
+ * @timeout_ns: relative; 0 polls; must not be negative
+ * @flags: must be 0
+ * @status: out: 0 if the job completed, else its negative error
+ *	(-ECANCELED: cancelled, e.g. its memory was taken away;
+ *	 -ETIMEDOUT: it exceeded the job timeout; -EFAULT: its memory could
+ *	 not be faulted in)
+ *
+ * Errors: -EINVAL (seqno never issued, timeout, flags), -ETIME (not done
+ * within @timeout_ns), -EINTR / -ERESTARTSYS (signal).
+ */
+struct drm_emugpu_wait {
+	__u64 seqno;
+	__s64 timeout_ns;
+	__u32 flags;
+	__s32 status;
+};
+
+/**
+ * struct drm_emugpu_gem_mmap_offset - fake offset for mmap() of a GEM BO
+ * @handle: a GEM object (not a user pointer object)
+ * @pad: must be 0
+ * @offset: out: pass to mmap() on the render node
+ *
+ * Errors: -ENOENT (handle), -EINVAL (pad, a user pointer object).
+ */
+struct drm_emugpu_gem_mmap_offset {
+	__u32 handle;
+	__u32 pad;
+	__u64 offset;
+};
+
+/**
+ * struct drm_emugpu_job_release - end the SPIN command of a running job
+ * @seqno: the job
+ * @flags: must be 0
+ * @pad: must be 0
+ *
+ * Errors: -EINVAL (seqno never issued, flags, pad). Releasing a job that
+ * has ended, or has no SPIN command, does nothing.
+ */
+struct drm_emugpu_job_release {
+	__u64 seqno;
+	__u32 flags;
+	__u32 pad;
+};
+
+#define DRM_IOCTL_EMUGPU_GEM_CREATE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EMUGPU_GEM_CREATE, \
+		 struct drm_emugpu_gem_create)
+#define DRM_IOCTL_EMUGPU_USERPTR \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EMUGPU_USERPTR, \
+		 struct drm_emugpu_userptr)
+#define DRM_IOCTL_EMUGPU_VM_BIND \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_EMUGPU_VM_BIND, \
+		struct drm_emugpu_vm_bind)
+#define DRM_IOCTL_EMUGPU_VM_UNBIND \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_EMUGPU_VM_UNBIND, \
+		struct drm_emugpu_vm_unbind)
+#define DRM_IOCTL_EMUGPU_SUBMIT \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EMUGPU_SUBMIT, \
+		 struct drm_emugpu_submit)
+#define DRM_IOCTL_EMUGPU_WAIT \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EMUGPU_WAIT, \
+		 struct drm_emugpu_wait)
+#define DRM_IOCTL_EMUGPU_GEM_MMAP_OFFSET \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EMUGPU_GEM_MMAP_OFFSET, \
+		 struct drm_emugpu_gem_mmap_offset)
+#define DRM_IOCTL_EMUGPU_JOB_RELEASE \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_EMUGPU_JOB_RELEASE, \
+		struct drm_emugpu_job_release)
+
+#if defined(__cplusplus)
+}
+#endif
+
+#endif /* _UAPI_EMUGPU_DRM_H_ */
