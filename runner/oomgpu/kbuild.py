@@ -98,6 +98,8 @@ class Tree:
         self.pin = Pin.read(self.patches / 'BASE')
         self.repo = ksrc if ksrc else build / 'linux'
         self.worktrees = build / ('ksrc-src' if ksrc else 'src')
+        # Kernels built from another base must not share object files.
+        self.outputs = build / ('ksrc-out' if ksrc else 'out')
 
     # -- the base -------------------------------------------------------
 
@@ -195,7 +197,7 @@ class Tree:
         h = hashlib.sha256(base.encode())
         for p in patches:
             h.update(p.name.encode() + p.read_bytes())
-        stamp = self.build_dir / f'src-{flavour}.stamp'
+        stamp = self.worktrees / f'{flavour}.stamp'
         want = h.hexdigest()
         if stamp.exists() and stamp.read_text().strip() == want and wt.exists():
             return wt
@@ -226,7 +228,7 @@ class Tree:
                   ) -> Path:
         """Writes the fragments as .config in build/out/@flavour and runs
         olddefconfig; with @validate, fails if a fragment line was lost."""
-        out = self.build_dir / 'out' / flavour
+        out = self.outputs / flavour
         out.mkdir(parents=True, exist_ok=True)
         fragments = [self.top / 'kernel-config' / f for f in CONFIG_FRAGMENTS]
         text = ''.join(f.read_text() for f in fragments)

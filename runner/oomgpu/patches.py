@@ -93,7 +93,7 @@ def _apply(tree: Tree, base: str, worktree: Path,
 def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
     """Applies every series in order, one patch at a time, and builds after
     each patch; returns the patches after which the build failed."""
-    wt = tree.build_dir / 'bisect-src'
+    wt = tree.worktrees / 'bisect'
     tree.reset_worktree(wt, base)
     broken = []
     for patches in series:
@@ -102,7 +102,7 @@ def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
                 env=_GIT_IDENTITY)
             # Kconfig symbols the fragments name may only exist later in
             # the series: configure again, without insisting on them.
-            out = tree.build_dir / 'out' / 'bisect'
+            out = tree.outputs / 'bisect'
             (out / '.oomgpu-config').unlink(missing_ok=True)
             try:
                 tree.configure('bisect', wt, validate=False)
@@ -132,7 +132,7 @@ def check_all(tree: Tree, with_builds: bool = True) -> list[SeriesReport]:
             report.problems.append(f'cover letter: base-commit is not '
                                    f'{base}')
         report.maintainers = maintainers(tree.repo, patches)
-        wt = tree.build_dir / 'am-check'
+        wt = tree.worktrees / 'am-check'
         try:
             _apply(tree, base, wt, patches)
         except BuildError as err:
