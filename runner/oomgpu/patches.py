@@ -90,11 +90,31 @@ def _apply(tree: Tree, base: str, worktree: Path,
             cwd=worktree, env=_GIT_IDENTITY)
 
 
+# Hidden symbols the series' code depends on. Nothing that UML can enable
+# selects them before the series' own Kconfig patch, so the bisect build
+# adds a harness-only symbol that does; the series themselves are untouched.
+BISECT_SELECTS = ('MMU_NOTIFIER',)
+_BISECT_SHIM = 'init/Kconfig.oomgpu-bisect'
+
+
+def _add_bisect_shim(wt: Path) -> None:
+    """An uncommitted Kconfig file in the bisect worktree only."""
+    selects = ''.join(f'\tselect {s}\n' for s in BISECT_SELECTS)
+    (wt / _BISECT_SHIM).write_text(
+        'config OOMGPU_BISECT\n\tdef_bool y\n' + selects)
+    kconfig = wt / 'Kconfig'
+    text = kconfig.read_text()
+    line = f'source "{_BISECT_SHIM}"\n'
+    if line not in text:
+        kconfig.write_text(text + line)
+
+
 def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
     """Applies every series in order, one patch at a time, and builds after
     each patch; returns the patches after which the build failed."""
     wt = tree.worktrees / 'bisect'
     tree.reset_worktree(wt, base)
+    _add_bisect_shim(wt)
     broken = []
     for patches in series:
         for patch in patches:
@@ -107,6 +127,7 @@ def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
             try:
                 tree.configure('bisect', wt, validate=False)
                 tree.make(out, wt)
+                log(f'bisect: builds with {patch.name}')
             except BuildError as err:
                 broken.append(f'{patch.name}: {err}')
     return broken
