@@ -88,6 +88,9 @@ class ReproducesTest(unittest.TestCase):
                       text)
         self.assertEqual(parse_log(text.splitlines(keepends=True))[0]
                          .tests[0].status, Status.PASS)
+        from oomgpu.report import outcome_json
+        counts = outcome_json(out)['tests']
+        self.assertEqual((counts['passed'], counts['failed']), (2, 1))
 
     def test_the_same_failure_on_patched_fails(self) -> None:
         out = judge(self._scenario(), 'patched', self._kunit_boot(),
