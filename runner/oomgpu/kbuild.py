@@ -79,6 +79,20 @@ def run(cmd: list[str], cwd: Path | None = None,
     return res.stdout
 
 
+def apt_download(spec: str, cwd: Path, attempts: int = 3) -> None:
+    """apt-get download, retried a bounded number of times: a passing
+    archive hiccup should not fail a 20-minute run."""
+    for attempt in range(1, attempts + 1):
+        try:
+            run(['apt-get', 'download', spec], cwd=cwd)
+            return
+        except BuildError:
+            if attempt == attempts:
+                raise
+            log(f'apt-get download {spec} failed, retrying ({attempt})')
+            time.sleep(5 * attempt)
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, 'rb') as f:
@@ -145,13 +159,12 @@ class Tree:
         spec = f'{self.pin.package}={version}'
         log(f'fetching {spec} (apt-get download, no root needed)')
         try:
-            run(['apt-get', 'download', spec], cwd=dl)
+            apt_download(spec, dl)
         except BuildError:
             version = self._newest_version()
             log(f'WARNING: {spec} is gone from the archive; using the '
                 f'newest 6.12, {version}. Results may differ from BASE.')
-            run(['apt-get', 'download', f'{self.pin.package}={version}'],
-                cwd=dl)
+            apt_download(f'{self.pin.package}={version}', dl)
         debs = sorted(dl.glob(f'{self.pin.package}_*.deb'),
                       key=lambda p: p.stat().st_mtime)
         deb = debs[-1]

@@ -16,7 +16,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .kbuild import BuildError, log, run
+from .kbuild import BuildError, apt_download, log, run
 
 CFLAGS = ['-O2', '-g', '-static', '-Wall', '-Wextra', '-Werror']
 
@@ -59,7 +59,7 @@ def fetch_busybox(cache: Path) -> Path:
     log('fetching busybox-static (apt-get download, no root needed)')
     for old in cache.glob('busybox-static_*.deb'):
         old.unlink()
-    run(['apt-get', 'download', 'busybox-static'], cwd=cache)
+    apt_download('busybox-static', cache)
     deb = next(cache.glob('busybox-static_*.deb'))
     tree = cache / 'busybox-static'
     run(['dpkg-deb', '-x', str(deb), str(tree)])
