@@ -54,11 +54,12 @@ def judge(scenario: Scenario, flavour: str, boot: Boot,
     docs = parse_log(boot.console)
     out = Outcome(scenario, flavour, log_path, boot, docs,
                   find_splats(boot.console), parse_oom(boot.console))
+    _oom_facts(out)
     program_problems = _program_problems(out)
     splat_problems = [f'kernel splat ({s.kind}): {s.line}' for s in out.splats]
-    _oom_facts(out)
+    reproducing = scenario.reproduces and flavour == BASELINE
 
-    if scenario.reproduces and flavour == BASELINE:
+    if reproducing:
         # The bug must show: some test of the program has to fail. A guest
         # that never ran its program proves nothing.
         failed = _failed_tests(out)
@@ -83,9 +84,8 @@ def judge(scenario: Scenario, flavour: str, boot: Boot,
         out.note = 'failed as expected: ' + '; '.join(splat_problems)
     out.status = Status.FAIL if out.problems else Status.PASS
     out.failures_expected = out.status == Status.PASS and (
-        scenario.expect != 'pass' or
-        (scenario.reproduces and flavour == BASELINE))
-    if boot.timed_out and not (scenario.reproduces and flavour == BASELINE):
+        scenario.expect != 'pass' or reproducing)
+    if boot.timed_out and not reproducing:
         out.status = Status.TIMEOUT
     return out
 
@@ -134,15 +134,14 @@ def _oom_facts(out: Outcome) -> None:
 
 
 def _oom_problems(out: Outcome) -> list[str]:
+    """Uses the facts _oom_facts() found."""
     pid = _victim_pid(out)
     if pid is None:
         return ['the program did not name its victim (# victim_pid=)']
-    victim = out.oom.victim(pid)
     problems = []
-    if victim is None:
+    if out.victim is None:
         problems.append(f'no OOM kill of pid {pid} in the kernel log')
-    collateral = out.oom.others(pid)
-    if collateral:
-        names = ', '.join(f'{k.comm}[{k.pid}]' for k in collateral)
+    if out.collateral:
+        names = ', '.join(f'{k.comm}[{k.pid}]' for k in out.collateral)
         problems.append(f'collateral OOM kills: {names}')
     return problems
