@@ -8,6 +8,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/module.h>
 #include <linux/platform_device.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include <drm/drm_drv.h>
@@ -18,35 +19,83 @@
 
 #include "emugpu_drv.h"
 
+#define CREATE_TRACE_POINTS
+#include "emugpu_trace.h"
+
 #define DRIVER_NAME	"emugpu"
 #define DRIVER_DESC	"Emulated GPU with user pointers"
 #define DRIVER_DATE	"20261121"
 #define DRIVER_MAJOR	0
 #define DRIVER_MINOR	1
 
+unsigned int emugpu_job_timeout_ms = 10000;
+module_param_named(job_timeout_ms, emugpu_job_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(job_timeout_ms,
+		 "A running job is stopped with -ETIMEDOUT after this long (default 10000)");
+
 static struct emugpu_device *emugpu;
 
 static int emugpu_open(struct drm_device *drm, struct drm_file *file)
 {
+	struct emugpu_device *edev = to_emugpu(drm);
 	struct emugpu_file *efile;
 
-	efile = kzalloc(sizeof(*efile), GFP_KERNEL);
+	efile = kzalloc(sizeof(*efile), GFP_KERNEL_ACCOUNT);
 	if (!efile)
 		return -ENOMEM;
-	efile->edev = to_emugpu(drm);
+	efile->vm = emugpu_vm_create(edev);
+	if (!efile->vm) {
+		kfree(efile);
+		return -ENOMEM;
+	}
+	efile->edev = edev;
+	xa_init_flags(&efile->fences, XA_FLAGS_ALLOC1);
+	spin_lock_init(&efile->jobs_lock);
+	INIT_LIST_HEAD(&efile->jobs);
+
+	mutex_lock(&edev->files_lock);
+	list_add_tail(&efile->link, &edev->files);
+	mutex_unlock(&edev->files_lock);
 	file->driver_priv = efile;
 	return 0;
 }
 
+/*
+ * Called after the file's handles are gone. Jobs still hold the mappings
+ * and objects they use: cancel them, wait (bounded by the job timeout),
+ * then unbind what is left.
+ */
 static void emugpu_postclose(struct drm_device *drm, struct drm_file *file)
 {
-	kfree(file->driver_priv);
+	struct emugpu_file *efile = file->driver_priv;
+	struct emugpu_device *edev = efile->edev;
+
+	emugpu_file_jobs_fini(efile);
+	emugpu_vm_teardown(efile->vm);
+
+	mutex_lock(&edev->files_lock);
+	list_del(&efile->link);
+	mutex_unlock(&edev->files_lock);
+	/* User pointer objects in other files' hands may keep the VM. */
+	emugpu_vm_put(efile->vm);
+	kfree(efile);
 }
 
 static const struct drm_ioctl_desc emugpu_ioctls[] = {
 	DRM_IOCTL_DEF_DRV(EMUGPU_GEM_CREATE, emugpu_gem_create_ioctl,
 			  DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(EMUGPU_USERPTR, emugpu_userptr_ioctl,
+			  DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(EMUGPU_VM_BIND, emugpu_vm_bind_ioctl,
+			  DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(EMUGPU_VM_UNBIND, emugpu_vm_unbind_ioctl,
+			  DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(EMUGPU_SUBMIT, emugpu_submit_ioctl,
+			  DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(EMUGPU_WAIT, emugpu_wait_ioctl, DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(EMUGPU_GEM_MMAP_OFFSET, emugpu_gem_mmap_offset_ioctl,
+			  DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(EMUGPU_JOB_RELEASE, emugpu_job_release_ioctl,
 			  DRM_RENDER_ALLOW),
 };
 
@@ -59,6 +108,7 @@ static const struct drm_driver emugpu_driver = {
 	.ioctls			= emugpu_ioctls,
 	.num_ioctls		= ARRAY_SIZE(emugpu_ioctls),
 	.fops			= &emugpu_fops,
+	.gem_create_object	= emugpu_gem_create_object,
 	DRM_GEM_SHMEM_DRIVER_OPS,
 	.name			= DRIVER_NAME,
 	.desc			= DRIVER_DESC,
@@ -67,10 +117,32 @@ static const struct drm_driver emugpu_driver = {
 	.minor			= DRIVER_MINOR,
 };
 
+/*
+ * The notifier takes vm->lock from reclaim. Teach lockdep that order once,
+ * at load, as i915 and xe do, so that an allocation under vm->lock is
+ * reported the first time any path makes it, not only when reclaim happens
+ * to recurse.
+ */
+static void emugpu_prime_lockdep(void)
+{
+	struct mutex lock;
+
+	if (!IS_ENABLED(CONFIG_LOCKDEP))
+		return;
+	emugpu_vm_lock_init(&lock);
+	fs_reclaim_acquire(GFP_KERNEL);
+	mutex_lock(&lock);
+	mutex_unlock(&lock);
+	fs_reclaim_release(GFP_KERNEL);
+	mutex_destroy(&lock);
+}
+
 static int __init emugpu_init(void)
 {
 	struct platform_device *pdev;
 	int ret;
+
+	emugpu_prime_lockdep();
 
 	pdev = platform_device_register_simple(DRIVER_NAME, -1, NULL, 0);
 	if (IS_ERR(pdev))
@@ -90,12 +162,21 @@ static int __init emugpu_init(void)
 		goto out_devres;
 	}
 	emugpu->pdev = pdev;
+	mutex_init(&emugpu->files_lock);
+	INIT_LIST_HEAD(&emugpu->files);
+
+	ret = emugpu_engine_init(emugpu);
+	if (ret)
+		goto out_devres;
 
 	ret = drm_dev_register(&emugpu->drm, 0);
 	if (ret)
-		goto out_devres;
+		goto out_engine;
+	emugpu_debugfs_init(emugpu);
 	return 0;
 
+out_engine:
+	emugpu_engine_fini(emugpu);
 out_devres:
 	devres_release_group(&pdev->dev, NULL);
 out_unregister:
@@ -107,7 +188,9 @@ static void __exit emugpu_exit(void)
 {
 	struct platform_device *pdev = emugpu->pdev;
 
+	emugpu_debugfs_fini(emugpu);
 	drm_dev_unregister(&emugpu->drm);
+	emugpu_engine_fini(emugpu);
 	devres_release_group(&pdev->dev, NULL);
 	platform_device_unregister(pdev);
 }

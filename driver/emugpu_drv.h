@@ -1,24 +1,196 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * emugpu: a DRM render-node driver for a GPU emulated on the CPU.
+ *
+ * Objects and the lock that protects them:
+ *
+ *  emugpu_device   one per system; the engine (an ordered workqueue: one
+ *                  hardware queue), the fence context, the counters.
+ *  emugpu_file     one per open file; a VM, its live jobs and its fences.
+ *  emugpu_vm       the device address space of a file: mappings in an
+ *                  interval tree by device address. vm->lock is *the*
+ *                  driver lock of Documentation/mm/hmm.rst: it protects
+ *                  the mappings, every device page-table entry, and which
+ *                  job the engine is running for this VM.
+ *  emugpu_mapping  an object bound at a device address, with its slice of
+ *                  the device page table (one struct page * per page).
+ *  emugpu_userptr  a GEM object mirroring process memory through an mmu
+ *                  interval notifier; never pinned.
+ *  emugpu_job      commands over device addresses, with a dma_fence.
+ *
  * See docs/emugpu.md in the oomgpu project for the design.
  */
 #ifndef _EMUGPU_DRV_H_
 #define _EMUGPU_DRV_H_
 
+#include <linux/atomic.h>
+#include <linux/dma-fence.h>
+#include <linux/interval_tree.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+
 #include <drm/drm_device.h>
 #include <drm/drm_file.h>
+#include <drm/drm_gem.h>
 
+struct dentry;
+struct drm_emugpu_cmd;
 struct platform_device;
+
+/* Attempts to fault a job's user pages before it fails with -EAGAIN. */
+#define EMUGPU_FAULT_RETRIES	16
+/* Pages faulted per hmm_range_fault() call; the pfn buffer is per job. */
+#define EMUGPU_FAULT_CHUNK	64
+
+/*
+ * Counters, shown in debugfs. The live ones (objects, bytes, jobs,
+ * mappings) return to zero when every file is closed; the tests check it.
+ */
+struct emugpu_stats {
+	atomic_t objects;		/* live GEM and user pointer objects */
+	atomic64_t shmem_bytes;		/* device memory: live shmem objects */
+	atomic_t userptrs;		/* live user pointer objects */
+	atomic_t mappings;		/* live VM mappings */
+	atomic_t jobs;			/* jobs submitted and not freed */
+	atomic64_t inval_blockable;
+	atomic64_t inval_nonblock;
+	atomic64_t inval_refused;	/* non-blockable, a running job uses it */
+	atomic64_t inval_waited;	/* blockable, waited for a running job */
+	atomic64_t oom_cancels;		/* jobs cancelled for an OOM victim */
+	atomic64_t exit_cancels;	/* jobs cancelled because the mm exits */
+	atomic64_t faults;		/* hmm_range_fault() calls */
+	atomic64_t refaults;		/* faults of pages a notifier zapped */
+	atomic64_t jobs_done;
+	atomic64_t jobs_failed;		/* fence signalled with an error */
+	atomic64_t jobs_timedout;
+};
 
 struct emugpu_device {
 	struct drm_device drm;
 	struct platform_device *pdev;
+
+	/* The engine: one ordered queue, jobs run one at a time. */
+	struct workqueue_struct *engine;
+	/* Woken when a job is cancelled or released. */
+	wait_queue_head_t engine_wait;
+	u64 fence_context;
+	spinlock_t fence_lock;
+	/* Numbers and queues jobs, so fences signal in seqno order. */
+	spinlock_t submit_lock;
+	u64 fence_seqno;
+
+	/* Open files, for debugfs. */
+	struct mutex files_lock;
+	struct list_head files;
+
+	struct emugpu_stats stats;
+	/* Test knob: refuse OOM victims' invalidations without cancelling. */
+	bool no_oom_cancel;
+	struct dentry *debugfs;
 };
 
-/* Per open file: the device VM and jobs will live here. */
+struct emugpu_vm {
+	struct kref ref;
+	struct emugpu_device *edev;
+	/* The driver lock; see the comment at the top. */
+	struct mutex lock;
+	struct rb_root_cached mappings;
+	/* The job the engine runs for this VM, its pages in use; or NULL. */
+	struct emugpu_job *active_job;
+};
+
 struct emugpu_file {
 	struct emugpu_device *edev;
+	struct emugpu_vm *vm;
+	struct list_head link;		/* in edev->files */
+
+	/* Fences of every job of this file, by the seqno given to the user. */
+	struct xarray fences;
+	/* Jobs not yet ended, for JOB_RELEASE and for release. */
+	spinlock_t jobs_lock;
+	struct list_head jobs;
+	/* Jobs not yet freed: they use the VM; release waits for them. */
+	atomic_t unfreed_jobs;
+};
+
+struct emugpu_mapping {
+	struct kref ref;
+	struct interval_tree_node it;	/* device addresses, inclusive */
+	struct emugpu_vm *vm;
+	struct drm_gem_object *obj;	/* holds a reference */
+	pgoff_t obj_pgoff;		/* first object page mapped */
+	unsigned long npages;
+	bool in_tree;			/* under vm->lock */
+	bool zapped;			/* a notifier cleared some entries */
+	struct list_head userptr_link;	/* in userptr->mappings */
+	/*
+	 * The device page table of this mapping: shmem pages stay pinned
+	 * while bound; user pointer entries are NULL until faulted and
+	 * cleared again by the notifier. Under vm->lock.
+	 */
+	struct page **pte;
+};
+
+struct emugpu_userptr {
+	struct drm_gem_object base;
+	struct emugpu_vm *vm;		/* its lock protects our mappings */
+	struct mmu_interval_notifier notifier;
+	unsigned long addr;
+	bool read_only;
+	struct list_head mappings;	/* under vm->lock */
+};
+
+enum emugpu_job_state {
+	EMUGPU_JOB_QUEUED,
+	EMUGPU_JOB_FAULTING,
+	EMUGPU_JOB_RUNNING,
+	EMUGPU_JOB_DONE,
+};
+
+/* job->flags */
+#define EMUGPU_JOB_CANCEL	0	/* end as soon as possible */
+#define EMUGPU_JOB_RELEASE	1	/* end the SPIN command */
+
+/* Pages [first, last] of a mapping that a command reads or writes. */
+struct emugpu_use {
+	struct emugpu_mapping *map;	/* holds a reference */
+	unsigned long first;
+	unsigned long last;
+	bool write;
+};
+
+struct emugpu_cmd {
+	u32 op;
+	u64 size;
+	u64 value;
+	u64 dst_off;			/* byte offset into uses[dst] */
+	u64 src_off;
+	int dst;			/* index into job->uses, or -1 */
+	int src;
+};
+
+struct emugpu_job {
+	struct work_struct work;
+	struct emugpu_file *efile;
+	struct emugpu_vm *vm;		/* holds a reference */
+	struct list_head link;		/* in efile->jobs */
+	struct dma_fence *fence;	/* holds a reference */
+	u32 seqno;			/* what the user waits for */
+	/* enum emugpu_job_state; written under vm->lock once queued */
+	int state;
+	unsigned long flags;
+	unsigned long deadline;		/* jiffies, set when it starts */
+	unsigned long *pfns;		/* EMUGPU_FAULT_CHUNK entries */
+	unsigned int ncmds;
+	unsigned int nuses;
+	struct emugpu_cmd *cmds;
+	struct emugpu_use uses[];
 };
 
 static inline struct emugpu_device *to_emugpu(struct drm_device *drm)
@@ -26,9 +198,72 @@ static inline struct emugpu_device *to_emugpu(struct drm_device *drm)
 	return container_of(drm, struct emugpu_device, drm);
 }
 
+static inline struct emugpu_userptr *to_userptr(struct drm_gem_object *obj)
+{
+	return container_of(obj, struct emugpu_userptr, base);
+}
+
+extern unsigned int emugpu_job_timeout_ms;
+
+/* The job timeout in ms: the module parameter, kept within reason. */
+static inline unsigned int emugpu_job_timeout(void)
+{
+	return clamp(READ_ONCE(emugpu_job_timeout_ms), 1U, 3600U * 1000U);
+}
+
+/* emugpu_gem.c */
+bool emugpu_is_userptr(const struct drm_gem_object *obj);
 int emugpu_gem_create_ioctl(struct drm_device *drm, void *data,
 			    struct drm_file *file);
 int emugpu_gem_mmap_offset_ioctl(struct drm_device *drm, void *data,
 				 struct drm_file *file);
+struct drm_gem_object *emugpu_gem_create_object(struct drm_device *drm,
+						size_t size);
+
+/* emugpu_userptr.c */
+extern const struct mmu_interval_notifier_ops emugpu_userptr_notifier_ops;
+int emugpu_userptr_ioctl(struct drm_device *drm, void *data,
+			 struct drm_file *file);
+int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use);
+bool emugpu_use_overlaps(const struct emugpu_use *use,
+			 const struct emugpu_userptr *up,
+			 unsigned long start, unsigned long end);
+bool emugpu_pte_span(const struct emugpu_mapping *map,
+		     const struct emugpu_userptr *up,
+		     unsigned long start, unsigned long end,
+		     unsigned long *first, unsigned long *last);
+
+/* emugpu_vm.c */
+struct emugpu_vm *emugpu_vm_create(struct emugpu_device *edev);
+void emugpu_vm_put(struct emugpu_vm *vm);
+void emugpu_vm_lock_init(struct mutex *lock);
+void emugpu_vm_teardown(struct emugpu_vm *vm);
+struct emugpu_mapping *emugpu_vm_find(struct emugpu_vm *vm, u64 va,
+				      u64 size);
+void emugpu_mapping_put(struct emugpu_mapping *map);
+int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
+			 struct drm_file *file);
+int emugpu_vm_unbind_ioctl(struct drm_device *drm, void *data,
+			   struct drm_file *file);
+
+/* emugpu_job.c */
+int emugpu_engine_init(struct emugpu_device *edev);
+void emugpu_engine_fini(struct emugpu_device *edev);
+int emugpu_cmd_check(const struct drm_emugpu_cmd *cmd);
+int emugpu_submit_ioctl(struct drm_device *drm, void *data,
+			struct drm_file *file);
+int emugpu_wait_ioctl(struct drm_device *drm, void *data,
+		      struct drm_file *file);
+int emugpu_job_release_ioctl(struct drm_device *drm, void *data,
+			     struct drm_file *file);
+void emugpu_job_cancel(struct emugpu_job *job);
+bool emugpu_job_uses(const struct emugpu_job *job,
+		     const struct emugpu_userptr *up,
+		     unsigned long start, unsigned long end);
+void emugpu_file_jobs_fini(struct emugpu_file *efile);
+
+/* emugpu_debugfs.c */
+void emugpu_debugfs_init(struct emugpu_device *edev);
+void emugpu_debugfs_fini(struct emugpu_device *edev);
 
 #endif /* _EMUGPU_DRV_H_ */

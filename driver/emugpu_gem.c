@@ -1,15 +1,56 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * emugpu GEM buffer objects: shmem-backed, created by size, mapped into
- * the CPU through the render node's fake mmap offsets.
+ * the CPU through the render node's fake mmap offsets. They are the
+ * device's own memory: their pages are charged to the memory cgroup of
+ * the task that first touches them (the binder, or a CPU fault).
  */
 #include <linux/align.h>
+#include <linux/slab.h>
 
 #include <drm/drm_gem.h>
 #include <drm/drm_gem_shmem_helper.h>
 #include <drm/emugpu_drm.h>
 
 #include "emugpu_drv.h"
+
+static void emugpu_gem_free(struct drm_gem_object *obj)
+{
+	struct emugpu_device *edev = to_emugpu(obj->dev);
+
+	atomic64_sub(obj->size, &edev->stats.shmem_bytes);
+	atomic_dec(&edev->stats.objects);
+	drm_gem_shmem_free(to_drm_gem_shmem_obj(obj));
+}
+
+/* drm_gem_shmem_funcs, but counting what is freed. */
+static const struct drm_gem_object_funcs emugpu_gem_funcs = {
+	.free = emugpu_gem_free,
+	.print_info = drm_gem_shmem_object_print_info,
+	.pin = drm_gem_shmem_object_pin,
+	.unpin = drm_gem_shmem_object_unpin,
+	.get_sg_table = drm_gem_shmem_object_get_sg_table,
+	.vmap = drm_gem_shmem_object_vmap,
+	.vunmap = drm_gem_shmem_object_vunmap,
+	.mmap = drm_gem_shmem_object_mmap,
+	.vm_ops = &drm_gem_shmem_vm_ops,
+};
+
+/* drm_driver.gem_create_object: every shmem object, however created. */
+struct drm_gem_object *emugpu_gem_create_object(struct drm_device *drm,
+						size_t size)
+{
+	struct emugpu_device *edev = to_emugpu(drm);
+	struct drm_gem_shmem_object *shmem;
+
+	shmem = kzalloc(sizeof(*shmem), GFP_KERNEL_ACCOUNT);
+	if (!shmem)
+		return ERR_PTR(-ENOMEM);
+	shmem->base.funcs = &emugpu_gem_funcs;
+	atomic_inc(&edev->stats.objects);
+	atomic64_add(size, &edev->stats.shmem_bytes);
+	return &shmem->base;
+}
 
 int emugpu_gem_create_ioctl(struct drm_device *drm, void *data,
 			    struct drm_file *file)
@@ -53,9 +94,14 @@ int emugpu_gem_mmap_offset_ioctl(struct drm_device *drm, void *data,
 	if (!obj)
 		return -ENOENT;
 
-	ret = drm_gem_create_mmap_offset(obj);
-	if (!ret)
-		args->offset = drm_vma_node_offset_addr(&obj->vma_node);
+	if (emugpu_is_userptr(obj)) {
+		/* Its pages are the process's own: map those instead. */
+		ret = -EINVAL;
+	} else {
+		ret = drm_gem_create_mmap_offset(obj);
+		if (!ret)
+			args->offset = drm_vma_node_offset_addr(&obj->vma_node);
+	}
 	drm_gem_object_put(obj);
 	return ret;
 }

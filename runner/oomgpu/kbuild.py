@@ -26,12 +26,22 @@ from pathlib import Path
 # UML fix, the driver, and from the OOM series only the patches named in
 # its "baseline" file (the KUnit tests, which change no behaviour), so the
 # same tests can show the old behaviour. "patched" has every series.
+# Both get the driver from driver/ on top (place_driver()).
 FLAVOURS: dict[str, tuple[tuple[str, str], ...]] = {
-    'baseline': (('um-xstate', 'series'), ('emugpu', 'series'),
-                 ('oom-reap', 'baseline')),
-    'patched': (('um-xstate', 'series'), ('emugpu', 'series'),
-                ('oom-reap', 'series')),
+    'baseline': (('um-xstate', 'series'), ('oom-reap', 'baseline')),
+    'patched': (('um-xstate', 'series'), ('oom-reap', 'series')),
 }
+
+# Where driver/ goes in a kernel tree, and the lines that hook it in.
+DRIVER_DIR = 'drivers/gpu/drm/emugpu'
+DRIVER_UAPI = 'include/uapi/drm/emugpu_drm.h'
+DRIVER_HOOKS = (
+    ('drivers/gpu/drm/Kconfig', 'source "drivers/gpu/drm/vkms/Kconfig"\n',
+     'source "drivers/gpu/drm/emugpu/Kconfig"\n\n', 'before'),
+    ('drivers/gpu/drm/Makefile', 'obj-$(CONFIG_DRM_VGEM)\t+= vgem/\n',
+     'obj-$(CONFIG_DRM_EMUGPU) += emugpu/\n', 'after'),
+)
+DRIVER_SUBJECT = 'drm/emugpu: add an emulated GPU with user pointers'
 CONFIG_FRAGMENTS = ('base.config', 'debug.config')
 
 _GIT_IDENTITY = {
@@ -208,7 +218,7 @@ class Tree:
         wt = self.worktrees / flavour
         patches = self.series_files(flavour)
         h = hashlib.sha256(base.encode())
-        for p in patches:
+        for p in patches + self.driver_files():
             h.update(p.name.encode() + p.read_bytes())
         stamp = self.worktrees / f'{flavour}.stamp'
         want = h.hexdigest()
@@ -219,8 +229,40 @@ class Tree:
             log(f'{flavour}: git am {len(patches)} patches')
             run(['git', 'am', '-q', '--no-gpg-sign', '--keep-cr',
                  *map(str, patches)], cwd=wt, env=_GIT_IDENTITY)
+        self.place_driver(wt)
         stamp.write_text(want + '\n')
         return wt
+
+    def driver_files(self) -> list[Path]:
+        """driver/'s kernel sources, then its uapi header."""
+        driver = self.top / 'driver'
+        files = [p for p in sorted(driver.iterdir())
+                 if p.is_file() and p.name != 'COMMIT_MSG']
+        return files + [driver / DRIVER_UAPI, driver / 'COMMIT_MSG']
+
+    def place_driver(self, wt: Path) -> None:
+        """Copies driver/ into @wt at DRIVER_DIR, hooks it into the DRM
+        Kconfig and Makefile, and commits it, so `git format-patch -1`
+        in the worktree is the driver's patch."""
+        dest = wt / DRIVER_DIR
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in self.driver_files()[:-2]:
+            shutil.copy2(f, dest / f.name)
+        shutil.copy2(self.top / 'driver' / DRIVER_UAPI, wt / DRIVER_UAPI)
+        for rel, anchor, line, where in DRIVER_HOOKS:
+            path = wt / rel
+            text = path.read_text()
+            if anchor not in text:
+                raise BuildError(f'{rel}: cannot find {anchor.strip()!r}'
+                                 ' to hook emugpu in')
+            new = line + anchor if where == 'before' else anchor + line
+            path.write_text(text.replace(anchor, new, 1))
+        run(['git', 'add', '-f', '-A', DRIVER_DIR, DRIVER_UAPI,
+             *[rel for rel, *_ in DRIVER_HOOKS]], cwd=wt)
+        run(['git', 'commit', '-q', '--no-gpg-sign', '-s', '-m',
+             DRIVER_SUBJECT + '\n\n' + (self.top / 'driver' /
+                                         'COMMIT_MSG').read_text()],
+            cwd=wt, env=_GIT_IDENTITY)
 
     def reset_worktree(self, wt: Path, commit: str) -> None:
         """Puts worktree @wt at @commit, creating it if needed. Only files

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * emugpu debugfs, under <debugfs>/emugpu/:
+ *
+ *  stats          counters: live objects and device memory (zero when
+ *                 every file is closed), and what the notifier and the
+ *                 engine did since boot
+ *  state          per open file: mappings with their present pages, user
+ *                 pointers, the running job, and live jobs
+ *  no_oom_cancel  test knob: the notifier refuses an OOM victim's
+ *                 invalidation without cancelling the job, to show what
+ *                 the OOM reaper achieves without the driver's help
+ */
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+
+#include "emugpu_drv.h"
+
+static int emugpu_stats_show(struct seq_file *m, void *unused)
+{
+	struct emugpu_device *edev = m->private;
+	struct emugpu_stats *s = &edev->stats;
+
+	seq_printf(m, "objects: %d\n", atomic_read(&s->objects));
+	seq_printf(m, "shmem_bytes: %lld\n",
+		   (long long)atomic64_read(&s->shmem_bytes));
+	seq_printf(m, "userptrs: %d\n", atomic_read(&s->userptrs));
+	seq_printf(m, "mappings: %d\n", atomic_read(&s->mappings));
+	seq_printf(m, "jobs: %d\n", atomic_read(&s->jobs));
+#define EMUGPU_SHOW64(name) \
+	seq_printf(m, #name ": %lld\n", (long long)atomic64_read(&s->name))
+	EMUGPU_SHOW64(inval_blockable);
+	EMUGPU_SHOW64(inval_nonblock);
+	EMUGPU_SHOW64(inval_refused);
+	EMUGPU_SHOW64(inval_waited);
+	EMUGPU_SHOW64(oom_cancels);
+	EMUGPU_SHOW64(exit_cancels);
+	EMUGPU_SHOW64(faults);
+	EMUGPU_SHOW64(refaults);
+	EMUGPU_SHOW64(jobs_done);
+	EMUGPU_SHOW64(jobs_failed);
+	EMUGPU_SHOW64(jobs_timedout);
+#undef EMUGPU_SHOW64
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(emugpu_stats);
+
+static const char *const emugpu_state_names[] = {
+	[EMUGPU_JOB_QUEUED] = "queued",
+	[EMUGPU_JOB_FAULTING] = "faulting",
+	[EMUGPU_JOB_RUNNING] = "running",
+	[EMUGPU_JOB_DONE] = "done",
+};
+
+static void emugpu_show_vm(struct seq_file *m, struct emugpu_vm *vm)
+{
+	struct interval_tree_node *it;
+	struct emugpu_mapping *map;
+	unsigned long i, present;
+
+	mutex_lock(&vm->lock);
+	for (it = interval_tree_iter_first(&vm->mappings, 0, ULONG_MAX); it;
+	     it = interval_tree_iter_next(it, 0, ULONG_MAX)) {
+		map = container_of(it, struct emugpu_mapping, it);
+		present = 0;
+		for (i = 0; i < map->npages; i++)
+			present += !!map->pte[i];
+		seq_printf(m, "  map va=[0x%lx-0x%lx] %s pgoff=%lu present=%lu/%lu",
+			   it->start, it->last,
+			   emugpu_is_userptr(map->obj) ? "userptr" : "shmem",
+			   (unsigned long)map->obj_pgoff, present, map->npages);
+		if (emugpu_is_userptr(map->obj))
+			seq_printf(m, " user=0x%lx",
+				   to_userptr(map->obj)->addr +
+				   (map->obj_pgoff << PAGE_SHIFT));
+		seq_puts(m, "\n");
+	}
+	if (vm->active_job)
+		seq_printf(m, "  running job=%u\n", vm->active_job->seqno);
+	mutex_unlock(&vm->lock);
+}
+
+static int emugpu_state_show(struct seq_file *m, void *unused)
+{
+	struct emugpu_device *edev = m->private;
+	struct emugpu_file *efile;
+	struct emugpu_job *job;
+
+	mutex_lock(&edev->files_lock);
+	list_for_each_entry(efile, &edev->files, link) {
+		seq_printf(m, "file %p\n", efile);
+		emugpu_show_vm(m, efile->vm);
+		spin_lock(&efile->jobs_lock);
+		list_for_each_entry(job, &efile->jobs, link)
+			seq_printf(m, "  job=%u state=%s cancel=%d release=%d\n",
+				   job->seqno,
+				   emugpu_state_names[READ_ONCE(job->state)],
+				   test_bit(EMUGPU_JOB_CANCEL, &job->flags),
+				   test_bit(EMUGPU_JOB_RELEASE, &job->flags));
+		spin_unlock(&efile->jobs_lock);
+	}
+	mutex_unlock(&edev->files_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(emugpu_state);
+
+void emugpu_debugfs_init(struct emugpu_device *edev)
+{
+	edev->debugfs = debugfs_create_dir("emugpu", NULL);
+	debugfs_create_file("stats", 0444, edev->debugfs, edev,
+			    &emugpu_stats_fops);
+	debugfs_create_file("state", 0444, edev->debugfs, edev,
+			    &emugpu_state_fops);
+	debugfs_create_bool("no_oom_cancel", 0644, edev->debugfs,
+			    &edev->no_oom_cancel);
+}
+
+void emugpu_debugfs_fini(struct emugpu_device *edev)
+{
+	debugfs_remove_recursive(edev->debugfs);
+}

@@ -1,0 +1,683 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * emugpu engine: jobs, their fences, and the CPU that plays the GPU.
+ *
+ * The engine is one ordered workqueue, a single hardware queue: jobs run
+ * one at a time in submission order. A job goes
+ *
+ *   QUEUED -> FAULTING -> RUNNING -> DONE
+ *
+ * FAULTING fills the device page table for the user pages the job uses
+ * (emugpu_userptr_fault()); it may allocate and take mmap_lock, so it is
+ * outside the fence signalling critical section, and nothing waits for a
+ * job in that state: the notifier waits only for the job that is RUNNING.
+ * A job becomes RUNNING under vm->lock once every page it uses is present,
+ * and from then on its pages are "on the hardware": the notifier must not
+ * clear them without first waiting for (blockable) or refusing (not
+ * blockable) the job. RUNNING never allocates or sleeps on anything but
+ * its own cancellation, release and deadline, so a notifier waiting for it
+ * under reclaim always makes progress; lockdep checks that through the
+ * dma_fence signalling annotations.
+ *
+ * Every job ends within the job timeout of starting to run: a cancelled or
+ * timed-out job stops at its next page, and SPIN sleeps on a wait queue,
+ * never spinning, so UML's time-travel mode works.
+ */
+#include <linux/highmem.h>
+#include <linux/jiffies.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/wait_bit.h>
+
+#include <drm/emugpu_drm.h>
+
+#include "emugpu_drv.h"
+#include "emugpu_trace.h"
+
+static const char *emugpu_fence_driver_name(struct dma_fence *fence)
+{
+	return "emugpu";
+}
+
+static const char *emugpu_fence_timeline_name(struct dma_fence *fence)
+{
+	return "engine";
+}
+
+static const struct dma_fence_ops emugpu_fence_ops = {
+	.get_driver_name = emugpu_fence_driver_name,
+	.get_timeline_name = emugpu_fence_timeline_name,
+};
+
+static bool emugpu_range_ok(u64 va, u64 size)
+{
+	return size && size <= EMUGPU_MAX_OBJECT_SIZE && va <= U64_MAX - size;
+}
+
+/**
+ * emugpu_cmd_check - validate one user command on its own
+ * @cmd: the command as copied from user space
+ *
+ * Whether its addresses are bound is checked later, under vm->lock.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int emugpu_cmd_check(const struct drm_emugpu_cmd *cmd)
+{
+	if (cmd->pad)
+		return -EINVAL;
+	switch (cmd->op) {
+	case EMUGPU_OP_FILL:
+		if (cmd->src || cmd->value > 0xff ||
+		    !emugpu_range_ok(cmd->dst, cmd->size))
+			return -EINVAL;
+		return 0;
+	case EMUGPU_OP_COPY:
+		if (cmd->value || !emugpu_range_ok(cmd->dst, cmd->size) ||
+		    !emugpu_range_ok(cmd->src, cmd->size))
+			return -EINVAL;
+		/* Device addresses must not overlap. */
+		if (cmd->dst < cmd->src + cmd->size &&
+		    cmd->src < cmd->dst + cmd->size)
+			return -EINVAL;
+		return 0;
+	case EMUGPU_OP_CHECKSUM:
+		/* The 8-byte result never straddles a page. */
+		if (cmd->value || !IS_ALIGNED(cmd->dst, sizeof(u64)) ||
+		    !emugpu_range_ok(cmd->dst, sizeof(u64)) ||
+		    !emugpu_range_ok(cmd->src, cmd->size))
+			return -EINVAL;
+		return 0;
+	case EMUGPU_OP_SPIN:
+		if (cmd->dst || !emugpu_range_ok(cmd->src, cmd->size))
+			return -EINVAL;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Does the job use user addresses [@start, @end) of @up? */
+bool emugpu_job_uses(const struct emugpu_job *job,
+		     const struct emugpu_userptr *up,
+		     unsigned long start, unsigned long end)
+{
+	unsigned int i;
+
+	for (i = 0; i < job->nuses; i++)
+		if (emugpu_use_overlaps(&job->uses[i], up, start, end))
+			return true;
+	return false;
+}
+
+/*
+ * Asks the job to end; it does at its next page or wakeup. Neither sleeps
+ * nor allocates: the notifier calls it when it may not block.
+ */
+void emugpu_job_cancel(struct emugpu_job *job)
+{
+	set_bit(EMUGPU_JOB_CANCEL, &job->flags);
+	wake_up_all(&job->vm->edev->engine_wait);
+}
+
+/* Records the pages a command uses; returns the use's index or -EINVAL. */
+static int emugpu_job_add_use(struct emugpu_job *job, u64 va, u64 size,
+			      bool write, u64 *offset)
+{
+	struct emugpu_use *use = &job->uses[job->nuses];
+	struct emugpu_mapping *map;
+
+	map = emugpu_vm_find(job->vm, va, size);
+	if (!map)
+		return -EINVAL;
+	if (write && emugpu_is_userptr(map->obj) &&
+	    to_userptr(map->obj)->read_only)
+		return -EINVAL;
+	*offset = va - map->it.start;
+	kref_get(&map->ref);
+	use->map = map;
+	use->first = *offset >> PAGE_SHIFT;
+	use->last = (*offset + size - 1) >> PAGE_SHIFT;
+	use->write = write;
+	return job->nuses++;
+}
+
+static int emugpu_job_add_cmd(struct emugpu_job *job,
+			      const struct drm_emugpu_cmd *ucmd)
+{
+	struct emugpu_cmd *cmd = &job->cmds[job->ncmds];
+	bool has_src = ucmd->op != EMUGPU_OP_FILL;
+	bool has_dst = ucmd->op != EMUGPU_OP_SPIN;
+	u64 dst_size = ucmd->op == EMUGPU_OP_CHECKSUM ? sizeof(u64) :
+			ucmd->size;
+
+	cmd->op = ucmd->op;
+	cmd->size = ucmd->size;
+	cmd->value = ucmd->value;
+	cmd->dst = -1;
+	cmd->src = -1;
+	if (has_dst) {
+		cmd->dst = emugpu_job_add_use(job, ucmd->dst, dst_size, true,
+					      &cmd->dst_off);
+		if (cmd->dst < 0)
+			return cmd->dst;
+	}
+	if (has_src) {
+		cmd->src = emugpu_job_add_use(job, ucmd->src, ucmd->size,
+					      false, &cmd->src_off);
+		if (cmd->src < 0)
+			return cmd->src;
+	}
+	job->ncmds++;
+	return 0;
+}
+
+static void emugpu_job_free(struct emugpu_job *job)
+{
+	struct emugpu_device *edev = job->vm->edev;
+	struct emugpu_file *efile = job->efile;
+	unsigned int i;
+
+	for (i = 0; i < job->nuses; i++)
+		emugpu_mapping_put(job->uses[i].map);
+	/* The fence is initialised when the job gets its seqno. */
+	if (job->seqno)
+		dma_fence_put(job->fence);
+	else
+		kfree(job->fence);
+	kfree(job->pfns);
+	kfree(job->cmds);
+	emugpu_vm_put(job->vm);
+	kfree(job);
+	atomic_dec(&edev->stats.jobs);
+	if (atomic_dec_and_test(&efile->unfreed_jobs))
+		wake_up_var(&efile->unfreed_jobs);
+}
+
+static void emugpu_job_run(struct work_struct *work);
+
+static struct emugpu_job *emugpu_job_alloc(struct emugpu_file *efile,
+					   unsigned int count)
+{
+	struct emugpu_job *job;
+
+	job = kzalloc(struct_size(job, uses, 2 * count), GFP_KERNEL_ACCOUNT);
+	if (!job)
+		return NULL;
+	INIT_WORK(&job->work, emugpu_job_run);
+	INIT_LIST_HEAD(&job->link);
+	job->efile = efile;
+	kref_get(&efile->vm->ref);
+	job->vm = efile->vm;
+	atomic_inc(&efile->edev->stats.jobs);
+	atomic_inc(&efile->unfreed_jobs);
+	job->cmds = kcalloc(count, sizeof(*job->cmds), GFP_KERNEL_ACCOUNT);
+	job->pfns = kcalloc(EMUGPU_FAULT_CHUNK, sizeof(*job->pfns),
+			    GFP_KERNEL_ACCOUNT);
+	job->fence = kzalloc(sizeof(*job->fence), GFP_KERNEL_ACCOUNT);
+	if (!job->cmds || !job->pfns || !job->fence) {
+		emugpu_job_free(job);
+		return NULL;
+	}
+	return job;
+}
+
+int emugpu_submit_ioctl(struct drm_device *drm, void *data,
+			struct drm_file *file)
+{
+	struct drm_emugpu_submit *args = data;
+	struct emugpu_file *efile = file->driver_priv;
+	struct emugpu_device *edev = efile->edev;
+	struct drm_emugpu_cmd *ucmds;
+	struct emugpu_job *job;
+	unsigned int i;
+	u32 seqno;
+	int ret;
+
+	if (args->flags)
+		return -EINVAL;
+	if (!args->count || args->count > EMUGPU_MAX_CMDS)
+		return -EINVAL;
+
+	ucmds = memdup_array_user(u64_to_user_ptr(args->cmds), args->count,
+				  sizeof(*ucmds));
+	if (IS_ERR(ucmds))
+		return PTR_ERR(ucmds);
+	for (i = 0; i < args->count; i++) {
+		ret = emugpu_cmd_check(&ucmds[i]);
+		if (ret)
+			goto out_free_ucmds;
+	}
+
+	ret = -ENOMEM;
+	job = emugpu_job_alloc(efile, args->count);
+	if (!job)
+		goto out_free_ucmds;
+
+	ret = 0;
+	mutex_lock(&job->vm->lock);
+	for (i = 0; i < args->count && !ret; i++)
+		ret = emugpu_job_add_cmd(job, &ucmds[i]);
+	mutex_unlock(&job->vm->lock);
+	if (ret)
+		goto out_free_job;
+
+	/* Reserve the seqno; WAIT sees no fence there until it is stored. */
+	ret = xa_alloc(&efile->fences, &seqno, NULL, xa_limit_32b,
+		       GFP_KERNEL_ACCOUNT);
+	if (ret)
+		goto out_free_job;
+
+	/*
+	 * Fence seqnos must signal in order: number and queue the job under
+	 * one lock. Storing into the reserved slot allocates nothing.
+	 */
+	spin_lock(&edev->submit_lock);
+	dma_fence_init(job->fence, &emugpu_fence_ops, &edev->fence_lock,
+		       edev->fence_context, ++edev->fence_seqno);
+	job->seqno = seqno;
+	job->state = EMUGPU_JOB_QUEUED;
+	/* The file's table holds a reference until the file is closed. */
+	xa_store(&efile->fences, seqno, dma_fence_get(job->fence), GFP_NOWAIT);
+	spin_lock(&efile->jobs_lock);
+	list_add_tail(&job->link, &efile->jobs);
+	spin_unlock(&efile->jobs_lock);
+	queue_work(edev->engine, &job->work);
+	spin_unlock(&edev->submit_lock);
+	trace_emugpu_job(seqno, EMUGPU_JOB_QUEUED, 0);
+
+	args->seqno = seqno;
+	kfree(ucmds);
+	return 0;
+
+out_free_job:
+	emugpu_job_free(job);
+out_free_ucmds:
+	kfree(ucmds);
+	return ret;
+}
+
+static void emugpu_job_set_state(struct emugpu_job *job, int state)
+{
+	lockdep_assert_held(&job->vm->lock);
+	WRITE_ONCE(job->state, state);
+	trace_emugpu_job(job->seqno, state, 0);
+}
+
+/* Are all pages the job uses in the device page table? Under vm->lock. */
+static bool emugpu_job_present(struct emugpu_job *job)
+{
+	unsigned int i;
+	unsigned long p;
+
+	for (i = 0; i < job->nuses; i++) {
+		struct emugpu_use *use = &job->uses[i];
+
+		for (p = use->first; p <= use->last; p++)
+			if (!use->map->pte[p])
+				return false;
+	}
+	return true;
+}
+
+/*
+ * FAULTING: make every page the job uses present, then mark the job
+ * running, atomically with the check, so a notifier either cleared a page
+ * before (and we fault again) or sees the job as running.
+ */
+static int emugpu_job_prepare(struct emugpu_job *job)
+{
+	struct emugpu_vm *vm = job->vm;
+	unsigned int attempt, i;
+	int ret;
+
+	for (attempt = 0; attempt < EMUGPU_FAULT_RETRIES; attempt++) {
+		mutex_lock(&vm->lock);
+		if (test_bit(EMUGPU_JOB_CANCEL, &job->flags)) {
+			mutex_unlock(&vm->lock);
+			return -ECANCELED;
+		}
+		if (emugpu_job_present(job)) {
+			WARN_ON(vm->active_job);
+			vm->active_job = job;
+			job->deadline = jiffies +
+				msecs_to_jiffies(emugpu_job_timeout());
+			emugpu_job_set_state(job, EMUGPU_JOB_RUNNING);
+			mutex_unlock(&vm->lock);
+			return 0;
+		}
+		emugpu_job_set_state(job, EMUGPU_JOB_FAULTING);
+		mutex_unlock(&vm->lock);
+
+		for (i = 0; i < job->nuses; i++) {
+			if (!emugpu_is_userptr(job->uses[i].map->obj))
+				continue;
+			ret = emugpu_userptr_fault(job, &job->uses[i]);
+			if (ret)
+				return ret;
+		}
+	}
+	return -EAGAIN;
+}
+
+/* Stops a running job at a page boundary when it must end. */
+static int emugpu_job_should_stop(struct emugpu_job *job)
+{
+	if (test_bit(EMUGPU_JOB_CANCEL, &job->flags))
+		return -ECANCELED;
+	if (time_after(jiffies, job->deadline))
+		return -ETIMEDOUT;
+	cond_resched();
+	return 0;
+}
+
+/*
+ * The page behind byte @off of a use. The entry cannot change while the
+ * job runs: the notifier waits for or refuses a running job's pages.
+ */
+static struct page *emugpu_job_page(struct emugpu_job *job, int use, u64 off)
+{
+	return READ_ONCE(job->uses[use].map->pte[off >> PAGE_SHIFT]);
+}
+
+static size_t emugpu_chunk(u64 off, u64 left)
+{
+	return min_t(u64, left, PAGE_SIZE - offset_in_page(off));
+}
+
+static int emugpu_exec_fill(struct emugpu_job *job, struct emugpu_cmd *cmd)
+{
+	u64 off = cmd->dst_off, end = cmd->dst_off + cmd->size;
+	size_t n;
+	void *va;
+	int ret;
+
+	for (; off < end; off += n) {
+		ret = emugpu_job_should_stop(job);
+		if (ret)
+			return ret;
+		n = emugpu_chunk(off, end - off);
+		va = kmap_local_page(emugpu_job_page(job, cmd->dst, off));
+		memset(va + offset_in_page(off), cmd->value, n);
+		kunmap_local(va);
+	}
+	return 0;
+}
+
+static int emugpu_exec_copy(struct emugpu_job *job, struct emugpu_cmd *cmd)
+{
+	u64 done, src, dst;
+	void *s, *d;
+	size_t n;
+	int ret;
+
+	for (done = 0; done < cmd->size; done += n) {
+		ret = emugpu_job_should_stop(job);
+		if (ret)
+			return ret;
+		src = cmd->src_off + done;
+		dst = cmd->dst_off + done;
+		n = min(emugpu_chunk(src, cmd->size - done),
+			emugpu_chunk(dst, cmd->size - done));
+		s = kmap_local_page(emugpu_job_page(job, cmd->src, src));
+		d = kmap_local_page(emugpu_job_page(job, cmd->dst, dst));
+		memcpy(d + offset_in_page(dst), s + offset_in_page(src), n);
+		kunmap_local(d);
+		kunmap_local(s);
+	}
+	return 0;
+}
+
+#define EMUGPU_FNV1A_BASIS	0xcbf29ce484222325ULL
+#define EMUGPU_FNV1A_PRIME	0x100000001b3ULL
+
+static int emugpu_exec_checksum(struct emugpu_job *job,
+				struct emugpu_cmd *cmd)
+{
+	u64 off = cmd->src_off, end = cmd->src_off + cmd->size;
+	u64 hash = EMUGPU_FNV1A_BASIS;
+	const u8 *s;
+	size_t n, i;
+	void *d;
+	int ret;
+
+	for (; off < end; off += n) {
+		ret = emugpu_job_should_stop(job);
+		if (ret)
+			return ret;
+		n = emugpu_chunk(off, end - off);
+		s = kmap_local_page(emugpu_job_page(job, cmd->src, off));
+		for (i = 0; i < n; i++)
+			hash = (hash ^ s[offset_in_page(off) + i]) *
+			       EMUGPU_FNV1A_PRIME;
+		kunmap_local(s);
+	}
+	d = kmap_local_page(emugpu_job_page(job, cmd->dst, cmd->dst_off));
+	memcpy(d + offset_in_page(cmd->dst_off), &hash, sizeof(hash));
+	kunmap_local(d);
+	return 0;
+}
+
+static bool emugpu_spin_over(struct emugpu_job *job)
+{
+	return test_bit(EMUGPU_JOB_CANCEL, &job->flags) ||
+	       test_bit(EMUGPU_JOB_RELEASE, &job->flags);
+}
+
+/* Holds the source range busy, sleeping, until an event ends it. */
+static int emugpu_exec_spin(struct emugpu_job *job, struct emugpu_cmd *cmd)
+{
+	struct emugpu_device *edev = job->vm->edev;
+	unsigned long until = job->deadline, now;
+	u64 limit_ns = (u64)emugpu_job_timeout() * NSEC_PER_MSEC;
+
+	if (cmd->value && cmd->value <= limit_ns)
+		until = jiffies + nsecs_to_jiffies(cmd->value);
+	for (;;) {
+		if (test_bit(EMUGPU_JOB_CANCEL, &job->flags))
+			return -ECANCELED;
+		if (test_bit(EMUGPU_JOB_RELEASE, &job->flags))
+			return 0;
+		now = jiffies;
+		if (time_after_eq(now, job->deadline))
+			return -ETIMEDOUT;
+		if (time_after_eq(now, until))
+			return 0;
+		wait_event_timeout(edev->engine_wait, emugpu_spin_over(job),
+				   until - now);
+	}
+}
+
+static int emugpu_job_execute(struct emugpu_job *job)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < job->ncmds && !ret; i++) {
+		struct emugpu_cmd *cmd = &job->cmds[i];
+
+		switch (cmd->op) {
+		case EMUGPU_OP_FILL:
+			ret = emugpu_exec_fill(job, cmd);
+			break;
+		case EMUGPU_OP_COPY:
+			ret = emugpu_exec_copy(job, cmd);
+			break;
+		case EMUGPU_OP_CHECKSUM:
+			ret = emugpu_exec_checksum(job, cmd);
+			break;
+		case EMUGPU_OP_SPIN:
+			ret = emugpu_exec_spin(job, cmd);
+			break;
+		}
+	}
+	return ret;
+}
+
+/* DONE: the job leaves its file and the VM, then its fence signals. */
+static void emugpu_job_end(struct emugpu_job *job, int err)
+{
+	struct emugpu_stats *stats = &job->vm->edev->stats;
+	struct emugpu_file *efile = job->efile;
+
+	mutex_lock(&job->vm->lock);
+	if (job->vm->active_job == job)
+		job->vm->active_job = NULL;
+	WRITE_ONCE(job->state, EMUGPU_JOB_DONE);
+	mutex_unlock(&job->vm->lock);
+
+	/* The file may go once the fence signals: leave its list first. */
+	spin_lock(&efile->jobs_lock);
+	list_del_init(&job->link);
+	spin_unlock(&efile->jobs_lock);
+
+	trace_emugpu_job(job->seqno, EMUGPU_JOB_DONE, err);
+	atomic64_inc(&stats->jobs_done);
+	if (err) {
+		atomic64_inc(&stats->jobs_failed);
+		if (err == -ETIMEDOUT)
+			atomic64_inc(&stats->jobs_timedout);
+		dma_fence_set_error(job->fence, err);
+	}
+	dma_fence_signal(job->fence);
+}
+
+static void emugpu_job_run(struct work_struct *work)
+{
+	struct emugpu_job *job = container_of(work, struct emugpu_job, work);
+	bool cookie;
+	int err;
+
+	err = emugpu_job_prepare(job);
+	/* From RUNNING on, reclaim may be waiting for this fence. */
+	cookie = dma_fence_begin_signalling();
+	if (!err)
+		err = emugpu_job_execute(job);
+	emugpu_job_end(job, err);
+	dma_fence_end_signalling(cookie);
+
+	/* Dropping mappings and objects may sleep and free: not signalling. */
+	emugpu_job_free(job);
+}
+
+static struct dma_fence *emugpu_file_fence(struct emugpu_file *efile,
+					   u64 seqno)
+{
+	struct dma_fence *fence;
+
+	if (!seqno || seqno > U32_MAX)
+		return NULL;
+	xa_lock(&efile->fences);
+	fence = xa_load(&efile->fences, seqno);
+	if (fence)
+		dma_fence_get(fence);
+	xa_unlock(&efile->fences);
+	return fence;
+}
+
+int emugpu_wait_ioctl(struct drm_device *drm, void *data,
+		      struct drm_file *file)
+{
+	struct drm_emugpu_wait *args = data;
+	struct emugpu_file *efile = file->driver_priv;
+	struct dma_fence *fence;
+	long timeout, ret;
+
+	if (args->flags || args->timeout_ns < 0)
+		return -EINVAL;
+	fence = emugpu_file_fence(efile, args->seqno);
+	if (!fence)
+		return -EINVAL;
+
+	if (!args->timeout_ns) {
+		ret = dma_fence_is_signaled(fence);
+	} else {
+		timeout = min_t(u64, nsecs_to_jiffies64(args->timeout_ns),
+				MAX_SCHEDULE_TIMEOUT - 1);
+		ret = dma_fence_wait_timeout(fence, true, max(timeout, 1L));
+	}
+	if (ret > 0) {
+		args->status = fence->error;
+		ret = 0;
+	} else if (!ret) {
+		ret = -ETIME;
+	}
+	dma_fence_put(fence);
+	return ret;
+}
+
+int emugpu_job_release_ioctl(struct drm_device *drm, void *data,
+			     struct drm_file *file)
+{
+	struct drm_emugpu_job_release *args = data;
+	struct emugpu_file *efile = file->driver_priv;
+	struct dma_fence *fence;
+	struct emugpu_job *job;
+
+	if (args->flags || args->pad)
+		return -EINVAL;
+	fence = emugpu_file_fence(efile, args->seqno);
+	if (!fence)
+		return -EINVAL;
+	dma_fence_put(fence);
+
+	spin_lock(&efile->jobs_lock);
+	list_for_each_entry(job, &efile->jobs, link) {
+		if (job->seqno == args->seqno) {
+			set_bit(EMUGPU_JOB_RELEASE, &job->flags);
+			wake_up_all(&efile->edev->engine_wait);
+			break;
+		}
+	}
+	spin_unlock(&efile->jobs_lock);
+	return 0;
+}
+
+/*
+ * The file is closing: cancel its jobs and wait for them. Each ends
+ * within the job timeout (at once unless another file's job holds the
+ * engine), so this wait is bounded.
+ */
+void emugpu_file_jobs_fini(struct emugpu_file *efile)
+{
+	struct dma_fence *fence;
+	struct emugpu_job *job;
+	unsigned long seqno;
+
+	spin_lock(&efile->jobs_lock);
+	list_for_each_entry(job, &efile->jobs, link)
+		set_bit(EMUGPU_JOB_CANCEL, &job->flags);
+	spin_unlock(&efile->jobs_lock);
+	wake_up_all(&efile->edev->engine_wait);
+
+	xa_for_each(&efile->fences, seqno, fence) {
+		dma_fence_wait(fence, false);
+		dma_fence_put(fence);
+	}
+	xa_destroy(&efile->fences);
+	WARN_ON(!list_empty(&efile->jobs));
+
+	/* The engine frees a job just after its fence signals. */
+	wait_var_event(&efile->unfreed_jobs,
+		       !atomic_read(&efile->unfreed_jobs));
+}
+
+int emugpu_engine_init(struct emugpu_device *edev)
+{
+	/* Reclaim may wait for a running job: the queue must progress. */
+	edev->engine = alloc_ordered_workqueue("emugpu-engine",
+					       WQ_MEM_RECLAIM);
+	if (!edev->engine)
+		return -ENOMEM;
+	init_waitqueue_head(&edev->engine_wait);
+	spin_lock_init(&edev->fence_lock);
+	spin_lock_init(&edev->submit_lock);
+	edev->fence_context = dma_fence_context_alloc(1);
+	return 0;
+}
+
+void emugpu_engine_fini(struct emugpu_device *edev)
+{
+	destroy_workqueue(edev->engine);
+}

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit tests for emugpu's internals: command checks, the device VM's
+ * range lookup, which page-table entries a user range covers, which jobs
+ * use which pages, and the notifier's decisions (refuse only what the
+ * running job uses, cancel only for an OOM victim, never when the knob
+ * says not to). The notifier is called as the mmu notifier core calls it
+ * for the OOM reaper (a non-blockable range), on the test's own mm.
+ */
+#include <kunit/test.h>
+#include <linux/mman.h>
+#include <linux/mmu_notifier.h>
+#include <linux/sched/coredump.h>
+#include <linux/sched/mm.h>
+
+#include <drm/emugpu_drm.h>
+
+#include "emugpu_drv.h"
+
+static void emugpu_test_cmd_check(struct kunit *test)
+{
+	const u64 big = EMUGPU_MAX_OBJECT_SIZE;
+	const struct {
+		struct drm_emugpu_cmd cmd;
+		int want;
+	} cases[] = {
+		{ { .op = EMUGPU_OP_FILL, .dst = 0x100000, .size = 4096,
+		    .value = 0xff }, 0 },
+		{ { .op = EMUGPU_OP_FILL, .dst = 0x100000, .size = 4096,
+		    .value = 0x100 }, -EINVAL },
+		{ { .op = EMUGPU_OP_FILL, .dst = 0x100000, .size = 4096,
+		    .src = 1 }, -EINVAL },
+		{ { .op = EMUGPU_OP_FILL, .dst = 0x100000, .size = 0 },
+		  -EINVAL },
+		{ { .op = EMUGPU_OP_FILL, .dst = 0x100000, .size = big + 1 },
+		  -EINVAL },
+		{ { .op = EMUGPU_OP_FILL, .dst = U64_MAX - 10, .size = 4096 },
+		  -EINVAL },
+		{ { .op = EMUGPU_OP_FILL, .pad = 1, .dst = 0x100000,
+		    .size = 1 }, -EINVAL },
+		{ { .op = EMUGPU_OP_COPY, .dst = 0x200000, .src = 0x100000,
+		    .size = 0x100000 }, 0 },
+		{ { .op = EMUGPU_OP_COPY, .dst = 0x100800, .src = 0x100000,
+		    .size = 0x1000 }, -EINVAL },
+		{ { .op = EMUGPU_OP_COPY, .dst = 0x100000, .src = 0x100800,
+		    .size = 0x1000 }, -EINVAL },
+		{ { .op = EMUGPU_OP_COPY, .dst = 0x200000, .src = 0x100000,
+		    .size = 16, .value = 1 }, -EINVAL },
+		{ { .op = EMUGPU_OP_CHECKSUM, .dst = 0x200008, .src = 0x100000,
+		    .size = 100 }, 0 },
+		{ { .op = EMUGPU_OP_CHECKSUM, .dst = 0x200004, .src = 0x100000,
+		    .size = 100 }, -EINVAL },
+		{ { .op = EMUGPU_OP_SPIN, .src = 0x100000, .size = 4096,
+		    .value = 1000 }, 0 },
+		{ { .op = EMUGPU_OP_SPIN, .dst = 8, .src = 0x100000,
+		    .size = 4096 }, -EINVAL },
+		{ { .op = 0, .dst = 0x100000, .size = 1 }, -EINVAL },
+		{ { .op = 5, .dst = 0x100000, .size = 1 }, -EINVAL },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++)
+		KUNIT_EXPECT_EQ_MSG(test, emugpu_cmd_check(&cases[i].cmd),
+				    cases[i].want, "case %u", i);
+}
+
+static void emugpu_test_map_init(struct emugpu_mapping *map,
+				 struct drm_gem_object *obj, u64 va,
+				 unsigned long npages, pgoff_t pgoff)
+{
+	memset(map, 0, sizeof(*map));
+	kref_init(&map->ref);
+	INIT_LIST_HEAD(&map->userptr_link);
+	map->obj = obj;
+	map->npages = npages;
+	map->obj_pgoff = pgoff;
+	map->it.start = va;
+	map->it.last = va + npages * PAGE_SIZE - 1;
+}
+
+static void emugpu_test_vm_find(struct kunit *test)
+{
+	struct emugpu_vm *vm = emugpu_vm_create(NULL);
+	struct emugpu_mapping a, b;
+
+	KUNIT_ASSERT_NOT_NULL(test, vm);
+	emugpu_test_map_init(&a, NULL, 0x100000, 4, 0);
+	emugpu_test_map_init(&b, NULL, 0x104000, 4, 0);
+
+	mutex_lock(&vm->lock);
+	interval_tree_insert(&a.it, &vm->mappings);
+	interval_tree_insert(&b.it, &vm->mappings);
+	KUNIT_EXPECT_PTR_EQ(test, emugpu_vm_find(vm, 0x100000, 0x4000), &a);
+	KUNIT_EXPECT_PTR_EQ(test, emugpu_vm_find(vm, 0x103fff, 1), &a);
+	KUNIT_EXPECT_PTR_EQ(test, emugpu_vm_find(vm, 0x104000, 1), &b);
+	/* Adjacent mappings are still two objects: no command spans them. */
+	KUNIT_EXPECT_NULL(test, emugpu_vm_find(vm, 0x103000, 0x2000));
+	KUNIT_EXPECT_NULL(test, emugpu_vm_find(vm, 0x0ff000, 0x2000));
+	KUNIT_EXPECT_NULL(test, emugpu_vm_find(vm, 0x108000, 1));
+	interval_tree_remove(&a.it, &vm->mappings);
+	interval_tree_remove(&b.it, &vm->mappings);
+	mutex_unlock(&vm->lock);
+	emugpu_vm_put(vm);
+}
+
+static void emugpu_test_pte_span(struct kunit *test)
+{
+	struct emugpu_userptr up = { .addr = 0x10000000 };
+	struct emugpu_mapping map;
+	unsigned long first, last;
+
+	/* Object pages 2..5 mapped: user [0x10002000, 0x10006000). */
+	emugpu_test_map_init(&map, &up.base, 0x100000, 4, 2);
+
+	KUNIT_EXPECT_FALSE(test, emugpu_pte_span(&map, &up, 0x10000000,
+						 0x10002000, &first, &last));
+	KUNIT_EXPECT_FALSE(test, emugpu_pte_span(&map, &up, 0x10006000,
+						 0x10008000, &first, &last));
+	KUNIT_EXPECT_TRUE(test, emugpu_pte_span(&map, &up, 0x10000000,
+						0x20000000, &first, &last));
+	KUNIT_EXPECT_EQ(test, first, 0UL);
+	KUNIT_EXPECT_EQ(test, last, 3UL);
+	KUNIT_EXPECT_TRUE(test, emugpu_pte_span(&map, &up, 0x10003800,
+						0x10004001, &first, &last));
+	KUNIT_EXPECT_EQ(test, first, 1UL);
+	KUNIT_EXPECT_EQ(test, last, 2UL);
+	KUNIT_EXPECT_FALSE(test, emugpu_pte_span(&map, &up, 0x10004000,
+						 0x10004000, &first, &last));
+}
+
+static void emugpu_test_job_uses(struct kunit *test)
+{
+	struct emugpu_userptr up = { .addr = 0x10000000 };
+	struct emugpu_userptr other = { .addr = 0x10000000 };
+	struct emugpu_mapping map;
+	struct emugpu_job *job;
+
+	job = kunit_kzalloc(test, struct_size(job, uses, 1), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, job);
+	emugpu_test_map_init(&map, &up.base, 0x100000, 16, 0);
+	/* The job uses pages 4..5 of the object. */
+	job->uses[0] = (struct emugpu_use){ .map = &map, .first = 4,
+					    .last = 5 };
+	job->nuses = 1;
+
+	KUNIT_EXPECT_TRUE(test, emugpu_job_uses(job, &up, 0x10000000,
+						0x10010000));
+	KUNIT_EXPECT_TRUE(test, emugpu_job_uses(job, &up, 0x10005fff,
+						0x10006000));
+	KUNIT_EXPECT_FALSE(test, emugpu_job_uses(job, &up, 0x10000000,
+						 0x10004000));
+	KUNIT_EXPECT_FALSE(test, emugpu_job_uses(job, &up, 0x10006000,
+						 0x10010000));
+	/* Same addresses, another object: not this job's pages. */
+	KUNIT_EXPECT_FALSE(test, emugpu_job_uses(job, &other, 0x10000000,
+						 0x10010000));
+}
+
+/* A user pointer over the test's own memory, with a fake running job. */
+struct emugpu_test_ctx {
+	struct emugpu_device *edev;
+	struct emugpu_vm *vm;
+	struct emugpu_userptr up;
+	struct emugpu_mapping map;
+	struct page *pages[8];
+	struct emugpu_job *job;
+	unsigned long addr;
+};
+
+static int emugpu_test_ctx_init(struct kunit *test,
+				struct emugpu_test_ctx *ctx)
+{
+	unsigned long i;
+
+	ctx->edev = kunit_kzalloc(test, sizeof(*ctx->edev), GFP_KERNEL);
+	if (!ctx->edev)
+		return -ENOMEM;
+	init_waitqueue_head(&ctx->edev->engine_wait);
+	ctx->vm = emugpu_vm_create(ctx->edev);
+	if (!ctx->vm)
+		return -ENOMEM;
+	ctx->addr = kunit_vm_mmap(test, NULL, 0, 8 * PAGE_SIZE,
+				  PROT_READ | PROT_WRITE,
+				  MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	if (!ctx->addr)
+		return -ENOMEM;
+
+	ctx->up.addr = ctx->addr;
+	ctx->up.vm = ctx->vm;
+	INIT_LIST_HEAD(&ctx->up.mappings);
+	emugpu_test_map_init(&ctx->map, &ctx->up.base, 0x100000, 8, 0);
+	/* Stand-ins for faulted pages: only NULL or not matters here. */
+	for (i = 0; i < 8; i++)
+		ctx->pages[i] = ZERO_PAGE(0);
+	ctx->map.pte = ctx->pages;
+	list_add(&ctx->map.userptr_link, &ctx->up.mappings);
+
+	ctx->job = kunit_kzalloc(test, struct_size(ctx->job, uses, 1),
+				 GFP_KERNEL);
+	if (!ctx->job)
+		return -ENOMEM;
+	ctx->job->vm = ctx->vm;
+	ctx->job->seqno = 1;
+	/* The running job uses pages 2..3. */
+	ctx->job->uses[0] = (struct emugpu_use){ .map = &ctx->map,
+						 .first = 2, .last = 3 };
+	ctx->job->nuses = 1;
+	ctx->vm->active_job = ctx->job;
+	return 0;
+}
+
+static void emugpu_test_ctx_fini(struct emugpu_test_ctx *ctx)
+{
+	ctx->vm->active_job = NULL;
+	emugpu_vm_put(ctx->vm);
+}
+
+/*
+ * Non-blockable invalidation of pages [first, last] of the test range, as
+ * mn_itree_invalidate() makes it for the reaper: -EAGAIN if refused.
+ */
+static int emugpu_test_invalidate(struct emugpu_test_ctx *ctx,
+				  unsigned long first, unsigned long last)
+{
+	struct mmu_notifier_range range;
+	bool ok;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_UNMAP, 0, current->mm,
+				ctx->addr + first * PAGE_SIZE,
+				ctx->addr + (last + 1) * PAGE_SIZE);
+	mmap_read_lock(current->mm);
+	/* Any odd sequence number marks "invalidation in progress". */
+	ok = emugpu_userptr_notifier_ops.invalidate(&ctx->up.notifier, &range,
+						    1);
+	mmap_read_unlock(current->mm);
+	return ok ? 0 : -EAGAIN;
+}
+
+static void emugpu_test_refuse_only_busy(struct kunit *test)
+{
+	struct emugpu_test_ctx ctx = {};
+
+	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
+
+	/* Pages the job does not use are zapped, even when not blockable. */
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 1), 0);
+	KUNIT_EXPECT_NULL(test, ctx.pages[0]);
+	KUNIT_EXPECT_NULL(test, ctx.pages[1]);
+	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[2]);
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 4, 7), 0);
+	KUNIT_EXPECT_NULL(test, ctx.pages[4]);
+
+	/* One page the job uses is enough to refuse, and nothing changes. */
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 3, 5), -EAGAIN);
+	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[2]);
+	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[3]);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.inval_refused),
+			1LL);
+	/* Not an OOM victim: the job keeps running. */
+	KUNIT_EXPECT_FALSE(test, test_bit(EMUGPU_JOB_CANCEL,
+					  &ctx.job->flags));
+
+	/* No job running: everything goes. */
+	ctx.vm->active_job = NULL;
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), 0);
+	KUNIT_EXPECT_NULL(test, ctx.pages[2]);
+	KUNIT_EXPECT_NULL(test, ctx.pages[3]);
+	emugpu_test_ctx_fini(&ctx);
+}
+
+static void emugpu_test_trylock_fails(struct kunit *test)
+{
+	struct emugpu_test_ctx ctx = {};
+
+	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
+	ctx.vm->active_job = NULL;
+	/* Somebody holds the driver lock: back off, never wait. */
+	mutex_lock(&ctx.vm->lock);
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 0), -EAGAIN);
+	mutex_unlock(&ctx.vm->lock);
+	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[0]);
+	emugpu_test_ctx_fini(&ctx);
+}
+
+static void emugpu_test_oom_victim_cancel(struct kunit *test)
+{
+	struct emugpu_test_ctx ctx = {};
+	struct mm_struct *mm = current->mm;
+
+	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
+
+	/* What the reaper does first; the test's mm is private to it. */
+	set_bit(MMF_UNSTABLE, &mm->flags);
+	ctx.edev->no_oom_cancel = true;
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 2, 2), -EAGAIN);
+	KUNIT_EXPECT_FALSE(test, test_bit(EMUGPU_JOB_CANCEL,
+					  &ctx.job->flags));
+	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.oom_cancels),
+			0LL);
+
+	ctx.edev->no_oom_cancel = false;
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), -EAGAIN);
+	KUNIT_EXPECT_TRUE(test, test_bit(EMUGPU_JOB_CANCEL,
+					 &ctx.job->flags));
+	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.oom_cancels),
+			1LL);
+	/* A second pass while the job winds down does not count twice. */
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), -EAGAIN);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.oom_cancels),
+			1LL);
+
+	/* The engine ends the job: the reaper's next pass succeeds. */
+	ctx.vm->active_job = NULL;
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), 0);
+	clear_bit(MMF_UNSTABLE, &mm->flags);
+	emugpu_test_ctx_fini(&ctx);
+}
+
+static struct kunit_case emugpu_test_cases[] = {
+	KUNIT_CASE(emugpu_test_cmd_check),
+	KUNIT_CASE(emugpu_test_vm_find),
+	KUNIT_CASE(emugpu_test_pte_span),
+	KUNIT_CASE(emugpu_test_job_uses),
+	KUNIT_CASE(emugpu_test_refuse_only_busy),
+	KUNIT_CASE(emugpu_test_trylock_fails),
+	KUNIT_CASE(emugpu_test_oom_victim_cancel),
+	{}
+};
+
+static struct kunit_suite emugpu_test_suite = {
+	.name = "emugpu",
+	.test_cases = emugpu_test_cases,
+};
+kunit_test_suite(emugpu_test_suite);

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * emugpu user pointer objects: process memory mirrored into the device.
+ *
+ * Nothing is pinned. Each object has an mmu interval notifier over its
+ * range; a job faults the pages it needs with hmm_range_fault() in the
+ * mmu_interval_read_begin() / vm->lock / mmu_interval_read_retry() loop of
+ * Documentation/mm/hmm.rst, and the notifier clears the device page-table
+ * entries again when the CPU side changes.
+ *
+ * The notifier refuses only what a running job really uses, and only when
+ * it may not block: in a non-blockable call (the OOM reaper) it neither
+ * sleeps nor allocates. For an OOM victim it also asks the engine to
+ * cancel that job, so that the reaper's next pass finds the range free.
+ */
+#include <linux/align.h>
+#include <linux/hmm.h>
+#include <linux/mm.h>
+#include <linux/sched/coredump.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include <drm/emugpu_drm.h>
+
+#include "emugpu_drv.h"
+#include "emugpu_trace.h"
+
+/**
+ * emugpu_pte_span - the page-table entries of @map that mirror user
+ *	addresses in [@start, @end)
+ * @map: a mapping of @up
+ * @up: the user pointer object
+ * @start: first user address
+ * @end: end of the user range, exclusive
+ * @first: out: first entry
+ * @last: out: last entry, inclusive
+ *
+ * Return: false if the ranges do not meet.
+ */
+bool emugpu_pte_span(const struct emugpu_mapping *map,
+		     const struct emugpu_userptr *up,
+		     unsigned long start, unsigned long end,
+		     unsigned long *first, unsigned long *last)
+{
+	unsigned long map_start = up->addr + (map->obj_pgoff << PAGE_SHIFT);
+	unsigned long map_end = map_start + (map->npages << PAGE_SHIFT);
+
+	if (start >= map_end || end <= map_start || start >= end)
+		return false;
+	start = max(start, map_start);
+	end = min(end, map_end);
+	*first = (start - map_start) >> PAGE_SHIFT;
+	*last = (end - 1 - map_start) >> PAGE_SHIFT;
+	return true;
+}
+
+/* Does @use touch user addresses [@start, @end) of @up? */
+bool emugpu_use_overlaps(const struct emugpu_use *use,
+			 const struct emugpu_userptr *up,
+			 unsigned long start, unsigned long end)
+{
+	unsigned long first, last;
+
+	if (use->map->obj != &up->base ||
+	    !emugpu_pte_span(use->map, up, start, end, &first, &last))
+		return false;
+	return first <= use->last && last >= use->first;
+}
+
+/* Clears the entries that mirror [@start, @end). Under vm->lock. */
+static void emugpu_userptr_zap(struct emugpu_userptr *up,
+			       unsigned long start, unsigned long end)
+{
+	struct emugpu_mapping *map;
+	unsigned long first, last, i;
+
+	lockdep_assert_held(&up->vm->lock);
+	list_for_each_entry(map, &up->mappings, userptr_link) {
+		if (!emugpu_pte_span(map, up, start, end, &first, &last))
+			continue;
+		for (i = first; i <= last; i++) {
+			if (map->pte[i]) {
+				map->pte[i] = NULL;
+				map->zapped = true;
+			}
+		}
+	}
+}
+
+/*
+ * A blockable invalidation of pages the running job uses: wait for the
+ * job, with vm->lock dropped (the engine takes it to end the job). The
+ * wait is bounded: after the job timeout the job is cancelled, and a
+ * cancelled job ends at its next page or wakeup. If the address space is
+ * exiting nobody can see the job's results any more: cancel at once.
+ */
+static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
+				    struct emugpu_job *job,
+				    const struct mmu_notifier_range *range)
+{
+	struct emugpu_vm *vm = up->vm;
+	struct emugpu_stats *stats = &vm->edev->stats;
+	struct dma_fence *fence = dma_fence_get(job->fence);
+	long left;
+
+	lockdep_assert_held(&vm->lock);
+	atomic64_inc(&stats->inval_waited);
+	if (!atomic_read(&range->mm->mm_users)) {
+		emugpu_job_cancel(job);
+		atomic64_inc(&stats->exit_cancels);
+	}
+	mutex_unlock(&vm->lock);
+
+	left = dma_fence_wait_timeout(fence, false,
+				      msecs_to_jiffies(emugpu_job_timeout()));
+	if (!left) {
+		mutex_lock(&vm->lock);
+		/* Unsignalled, so the job is not freed and may be cancelled. */
+		if (!dma_fence_is_signaled(fence) && vm->active_job == job)
+			emugpu_job_cancel(job);
+		mutex_unlock(&vm->lock);
+		dma_fence_wait(fence, false);
+	}
+	dma_fence_put(fence);
+	mutex_lock(&vm->lock);
+}
+
+static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
+				      const struct mmu_notifier_range *range,
+				      unsigned long cur_seq)
+{
+	struct emugpu_userptr *up = container_of(mni, struct emugpu_userptr,
+						 notifier);
+	struct emugpu_vm *vm = up->vm;
+	struct emugpu_device *edev = vm->edev;
+	bool blockable = mmu_notifier_range_blockable(range);
+	bool cancel = false;
+	struct emugpu_job *job;
+
+	if (blockable) {
+		atomic64_inc(&edev->stats.inval_blockable);
+		mutex_lock(&vm->lock);
+	} else {
+		atomic64_inc(&edev->stats.inval_nonblock);
+		/* The core does not catch a sleep here for interval notifiers. */
+		non_block_start();
+		if (!mutex_trylock(&vm->lock)) {
+			atomic64_inc(&edev->stats.inval_refused);
+			trace_emugpu_invalidate(range, false, 0, true, false);
+			non_block_end();
+			return false;
+		}
+	}
+
+	job = vm->active_job;
+	if (job && !emugpu_job_uses(job, up, range->start, range->end))
+		job = NULL;
+
+	if (job && !blockable) {
+		/* The reaper sets MMF_UNSTABLE before it unmaps anything. */
+		if (test_bit(MMF_UNSTABLE, &range->mm->flags) &&
+		    !READ_ONCE(edev->no_oom_cancel) &&
+		    !test_bit(EMUGPU_JOB_CANCEL, &job->flags)) {
+			emugpu_job_cancel(job);
+			atomic64_inc(&edev->stats.oom_cancels);
+			cancel = true;
+		}
+		atomic64_inc(&edev->stats.inval_refused);
+		trace_emugpu_invalidate(range, false, job->seqno, true, cancel);
+		mutex_unlock(&vm->lock);
+		non_block_end();
+		return false;
+	}
+
+	/* From here no fault of this range can complete: read_retry fails. */
+	mmu_interval_set_seq(mni, cur_seq);
+	trace_emugpu_invalidate(range, blockable, job ? job->seqno : 0, false,
+				false);
+	if (job)
+		emugpu_userptr_wait_job(up, job, range);
+	emugpu_userptr_zap(up, range->start, range->end);
+	mutex_unlock(&vm->lock);
+	if (!blockable)
+		non_block_end();
+	return true;
+}
+
+const struct mmu_interval_notifier_ops emugpu_userptr_notifier_ops = {
+	.invalidate = emugpu_userptr_invalidate,
+};
+
+/**
+ * emugpu_userptr_fault - fault in the user pages a job is going to use
+ * @job: the job, not yet running: no notifier waits for it
+ * @use: pages of a user pointer mapping
+ *
+ * Fills the missing page-table entries of @use in chunks, each in the
+ * read_begin / fault / lock / read_retry loop. A chunk that is retried
+ * counts against EMUGPU_FAULT_RETRIES, so a range that keeps changing
+ * fails the job instead of livelocking the engine. Entries filled here
+ * may be cleared again before the caller marks the job running; the
+ * caller checks, under vm->lock, and calls again.
+ *
+ * Return: 0, -EAGAIN (too many retries), -EFAULT (the range is gone, or
+ * the process is), or another error of hmm_range_fault().
+ */
+int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
+{
+	struct emugpu_mapping *map = use->map;
+	struct emugpu_userptr *up = to_userptr(map->obj);
+	struct emugpu_vm *vm = up->vm;
+	struct emugpu_stats *stats = &vm->edev->stats;
+	struct mm_struct *mm = up->notifier.mm;
+	struct hmm_range range = {
+		.notifier = &up->notifier,
+		.hmm_pfns = job->pfns,
+		/*
+		 * Writable objects are always faulted for write: a read fault
+		 * could give the shared zero page, which a later job must
+		 * never write through.
+		 */
+		.default_flags = HMM_PFN_REQ_FAULT |
+				 (up->read_only ? 0 : HMM_PFN_REQ_WRITE),
+	};
+	unsigned int retries = 0;
+	unsigned long i = use->first, n, k;
+	bool present;
+	int ret = 0;
+
+	if (!mmget_not_zero(mm))
+		return -EFAULT;
+
+	while (i <= use->last) {
+		n = min_t(unsigned long, EMUGPU_FAULT_CHUNK, use->last - i + 1);
+
+		mutex_lock(&vm->lock);
+		present = true;
+		for (k = 0; k < n && present; k++)
+			present = map->pte[i + k];
+		mutex_unlock(&vm->lock);
+		if (present) {
+			i += n;
+			continue;
+		}
+
+		range.start = up->addr + ((map->obj_pgoff + i) << PAGE_SHIFT);
+		range.end = range.start + (n << PAGE_SHIFT);
+		range.notifier_seq = mmu_interval_read_begin(&up->notifier);
+		mmap_read_lock(mm);
+		ret = hmm_range_fault(&range);
+		mmap_read_unlock(mm);
+		atomic64_inc(&stats->faults);
+		trace_emugpu_fault(job->seqno, range.start, n, ret);
+		if (ret == -EBUSY)
+			goto retry;
+		if (ret)
+			break;
+
+		mutex_lock(&vm->lock);
+		if (mmu_interval_read_retry(&up->notifier, range.notifier_seq)) {
+			mutex_unlock(&vm->lock);
+			goto retry;
+		}
+		for (k = 0; k < n; k++)
+			map->pte[i + k] = hmm_pfn_to_page(job->pfns[k]);
+		if (map->zapped) {
+			map->zapped = false;
+			atomic64_inc(&stats->refaults);
+		}
+		mutex_unlock(&vm->lock);
+		i += n;
+		continue;
+retry:
+		if (++retries > EMUGPU_FAULT_RETRIES) {
+			ret = -EAGAIN;
+			break;
+		}
+	}
+	/* Not mmput(): the engine must not tear down an address space. */
+	mmput_async(mm);
+	return ret;
+}
+
+/* Is all of [start, end) mapped, with the access the device needs? */
+static int emugpu_userptr_check_vmas(struct mm_struct *mm,
+				     unsigned long start, unsigned long end,
+				     bool read_only)
+{
+	struct vm_area_struct *vma;
+	unsigned long addr = start;
+	int ret = 0;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	while (addr < end) {
+		vma = vma_lookup(mm, addr);
+		if (!vma || (vma->vm_flags & (VM_IO | VM_PFNMAP)) ||
+		    !(vma->vm_flags & VM_READ) ||
+		    (!read_only && !(vma->vm_flags & VM_WRITE))) {
+			ret = -EFAULT;
+			break;
+		}
+		addr = vma->vm_end;
+	}
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+static void emugpu_userptr_free(struct drm_gem_object *obj)
+{
+	struct emugpu_userptr *up = to_userptr(obj);
+	struct emugpu_device *edev = to_emugpu(obj->dev);
+
+	/* Waits for an invalidation in progress; none can start after. */
+	mmu_interval_notifier_remove(&up->notifier);
+	WARN_ON(!list_empty(&up->mappings));
+	drm_gem_object_release(obj);
+	emugpu_vm_put(up->vm);
+	kfree(up);
+	atomic_dec(&edev->stats.userptrs);
+	atomic_dec(&edev->stats.objects);
+}
+
+static const struct drm_gem_object_funcs emugpu_userptr_funcs = {
+	.free = emugpu_userptr_free,
+};
+
+bool emugpu_is_userptr(const struct drm_gem_object *obj)
+{
+	return obj->funcs == &emugpu_userptr_funcs;
+}
+
+int emugpu_userptr_ioctl(struct drm_device *drm, void *data,
+			 struct drm_file *file)
+{
+	struct drm_emugpu_userptr *args = data;
+	struct emugpu_file *efile = file->driver_priv;
+	struct emugpu_device *edev = efile->edev;
+	struct emugpu_userptr *up;
+	u32 handle;
+	int ret;
+
+	if (args->flags & ~EMUGPU_USERPTR_FLAGS)
+		return -EINVAL;
+	if (!args->size || args->size > EMUGPU_MAX_OBJECT_SIZE ||
+	    !IS_ALIGNED(args->size, EMUGPU_PAGE_SIZE) ||
+	    !IS_ALIGNED(args->addr, EMUGPU_PAGE_SIZE) ||
+	    args->addr > U64_MAX - args->size)
+		return -EINVAL;
+	if (!access_ok(u64_to_user_ptr(args->addr), args->size))
+		return -EFAULT;
+
+	ret = emugpu_userptr_check_vmas(current->mm, args->addr,
+					args->addr + args->size,
+					args->flags & EMUGPU_USERPTR_READ_ONLY);
+	if (ret)
+		return ret;
+
+	up = kzalloc(sizeof(*up), GFP_KERNEL_ACCOUNT);
+	if (!up)
+		return -ENOMEM;
+	up->base.funcs = &emugpu_userptr_funcs;
+	drm_gem_private_object_init(drm, &up->base, args->size);
+	up->addr = args->addr;
+	up->read_only = args->flags & EMUGPU_USERPTR_READ_ONLY;
+	INIT_LIST_HEAD(&up->mappings);
+	kref_get(&efile->vm->ref);
+	up->vm = efile->vm;
+
+	ret = mmu_interval_notifier_insert(&up->notifier, current->mm,
+					   args->addr, args->size,
+					   &emugpu_userptr_notifier_ops);
+	if (ret) {
+		drm_gem_object_release(&up->base);
+		emugpu_vm_put(up->vm);
+		kfree(up);
+		return ret;
+	}
+	atomic_inc(&edev->stats.objects);
+	atomic_inc(&edev->stats.userptrs);
+
+	ret = drm_gem_handle_create(file, &up->base, &handle);
+	/* The handle holds the object now, or nothing does. */
+	drm_gem_object_put(&up->base);
+	if (ret)
+		return ret;
+	args->handle = handle;
+	return 0;
+}
