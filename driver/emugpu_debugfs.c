@@ -16,6 +16,12 @@
 
 #include "emugpu_drv.h"
 
+static void emugpu_show64(struct seq_file *m, const char *name,
+			  atomic64_t *counter)
+{
+	seq_printf(m, "%s: %lld\n", name, (long long)atomic64_read(counter));
+}
+
 static int emugpu_stats_show(struct seq_file *m, void *unused)
 {
 	struct emugpu_device *edev = m->private;
@@ -27,20 +33,17 @@ static int emugpu_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "userptrs: %d\n", atomic_read(&s->userptrs));
 	seq_printf(m, "mappings: %d\n", atomic_read(&s->mappings));
 	seq_printf(m, "jobs: %d\n", atomic_read(&s->jobs));
-#define EMUGPU_SHOW64(name) \
-	seq_printf(m, #name ": %lld\n", (long long)atomic64_read(&s->name))
-	EMUGPU_SHOW64(inval_blockable);
-	EMUGPU_SHOW64(inval_nonblock);
-	EMUGPU_SHOW64(inval_refused);
-	EMUGPU_SHOW64(inval_waited);
-	EMUGPU_SHOW64(oom_cancels);
-	EMUGPU_SHOW64(exit_cancels);
-	EMUGPU_SHOW64(faults);
-	EMUGPU_SHOW64(refaults);
-	EMUGPU_SHOW64(jobs_done);
-	EMUGPU_SHOW64(jobs_failed);
-	EMUGPU_SHOW64(jobs_timedout);
-#undef EMUGPU_SHOW64
+	emugpu_show64(m, "inval_blockable", &s->inval_blockable);
+	emugpu_show64(m, "inval_nonblock", &s->inval_nonblock);
+	emugpu_show64(m, "inval_refused", &s->inval_refused);
+	emugpu_show64(m, "inval_waited", &s->inval_waited);
+	emugpu_show64(m, "oom_cancels", &s->oom_cancels);
+	emugpu_show64(m, "exit_cancels", &s->exit_cancels);
+	emugpu_show64(m, "faults", &s->faults);
+	emugpu_show64(m, "refaults", &s->refaults);
+	emugpu_show64(m, "jobs_done", &s->jobs_done);
+	emugpu_show64(m, "jobs_failed", &s->jobs_failed);
+	emugpu_show64(m, "jobs_timedout", &s->jobs_timedout);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(emugpu_stats);

@@ -108,8 +108,11 @@ static const struct drm_driver emugpu_driver = {
 	.ioctls			= emugpu_ioctls,
 	.num_ioctls		= ARRAY_SIZE(emugpu_ioctls),
 	.fops			= &emugpu_fops,
+	/*
+	 * Objects come only from our ioctls: no dumb buffers (there is no
+	 * display) and no import of foreign dma-bufs.
+	 */
 	.gem_create_object	= emugpu_gem_create_object,
-	DRM_GEM_SHMEM_DRIVER_OPS,
 	.name			= DRIVER_NAME,
 	.desc			= DRIVER_DESC,
 	.date			= DRIVER_DATE,
@@ -125,7 +128,7 @@ static const struct drm_driver emugpu_driver = {
  */
 static void emugpu_prime_lockdep(void)
 {
-	struct mutex lock;
+	struct mutex lock;	/* a stand-in of vm->lock's class */
 
 	if (!IS_ENABLED(CONFIG_LOCKDEP))
 		return;

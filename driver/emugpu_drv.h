@@ -80,7 +80,7 @@ struct emugpu_device {
 	/* Woken when a job is cancelled or released. */
 	wait_queue_head_t engine_wait;
 	u64 fence_context;
-	spinlock_t fence_lock;
+	spinlock_t fence_lock;		/* of every job's fence */
 	/* Numbers and queues jobs, so fences signal in seqno order. */
 	spinlock_t submit_lock;
 	u64 fence_seqno;

@@ -36,19 +36,20 @@ static const struct drm_gem_object_funcs emugpu_gem_funcs = {
 	.vm_ops = &drm_gem_shmem_vm_ops,
 };
 
-/* drm_driver.gem_create_object: every shmem object, however created. */
+/*
+ * drm_driver.gem_create_object: the shmem helper allocates our objects
+ * here, so they carry emugpu_gem_funcs; they are counted only once fully
+ * created, since the helper kfree()s an object it failed to set up.
+ */
 struct drm_gem_object *emugpu_gem_create_object(struct drm_device *drm,
 						size_t size)
 {
-	struct emugpu_device *edev = to_emugpu(drm);
 	struct drm_gem_shmem_object *shmem;
 
 	shmem = kzalloc(sizeof(*shmem), GFP_KERNEL_ACCOUNT);
 	if (!shmem)
 		return ERR_PTR(-ENOMEM);
 	shmem->base.funcs = &emugpu_gem_funcs;
-	atomic_inc(&edev->stats.objects);
-	atomic64_add(size, &edev->stats.shmem_bytes);
 	return &shmem->base;
 }
 
@@ -56,6 +57,7 @@ int emugpu_gem_create_ioctl(struct drm_device *drm, void *data,
 			    struct drm_file *file)
 {
 	struct drm_emugpu_gem_create *args = data;
+	struct emugpu_device *edev = to_emugpu(drm);
 	struct drm_gem_shmem_object *shmem;
 	u32 handle;
 	int ret;
@@ -69,6 +71,8 @@ int emugpu_gem_create_ioctl(struct drm_device *drm, void *data,
 	shmem = drm_gem_shmem_create(drm, args->size);
 	if (IS_ERR(shmem))
 		return PTR_ERR(shmem);
+	atomic_inc(&edev->stats.objects);
+	atomic64_add(shmem->base.size, &edev->stats.shmem_bytes);
 
 	ret = drm_gem_handle_create(file, &shmem->base, &handle);
 	/* The handle holds the object now, or nothing does. */

@@ -228,11 +228,9 @@ static int emugpu_test_invalidate(struct emugpu_test_ctx *ctx,
 	mmu_notifier_range_init(&range, MMU_NOTIFY_UNMAP, 0, current->mm,
 				ctx->addr + first * PAGE_SIZE,
 				ctx->addr + (last + 1) * PAGE_SIZE);
-	mmap_read_lock(current->mm);
 	/* Any odd sequence number marks "invalidation in progress". */
 	ok = emugpu_userptr_notifier_ops.invalidate(&ctx->up.notifier, &range,
 						    1);
-	mmap_read_unlock(current->mm);
 	return ok ? 0 : -EAGAIN;
 }
 
@@ -285,9 +283,11 @@ static void emugpu_test_trylock_fails(struct kunit *test)
 static void emugpu_test_oom_victim_cancel(struct kunit *test)
 {
 	struct emugpu_test_ctx ctx = {};
-	struct mm_struct *mm = current->mm;
+	struct mm_struct *mm;
 
 	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
+	/* kunit_vm_mmap() gave the test an mm of its own. */
+	mm = current->mm;
 
 	/* What the reaper does first; the test's mm is private to it. */
 	set_bit(MMF_UNSTABLE, &mm->flags);
@@ -331,4 +331,5 @@ static struct kunit_suite emugpu_test_suite = {
 	.name = "emugpu",
 	.test_cases = emugpu_test_cases,
 };
+
 kunit_test_suite(emugpu_test_suite);

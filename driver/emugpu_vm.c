@@ -27,7 +27,9 @@
  */
 void emugpu_vm_lock_init(struct mutex *lock)
 {
-	mutex_init(lock);
+	static struct lock_class_key key;
+
+	__mutex_init(lock, "&vm->lock", &key);
 }
 
 struct emugpu_vm *emugpu_vm_create(struct emugpu_device *edev)

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             _kernels(tree, args.flavour or list(FLAVOURS))
             return 0
         if args.command == 'rootfs':
-            build_initramfs(TOP, args.build_dir)
+            build_initramfs(TOP, args.build_dir, tree.uapi_include())
             return 0
         if args.command == 'patches-check':
             return _patches_check(tree, not args.no_builds)
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
             scenario = cat.select([args.scenario], [])[0]
             linux = tree.build(args.flavour)
-            initramfs = build_initramfs(TOP, args.build_dir)
+            initramfs = build_initramfs(TOP, args.build_dir, tree.uapi_include())
             out = _run_one(scenario, args.flavour, linux, initramfs,
                            _results_dir(args.results_dir), echo=True)
             print(f'{out.label}: {out.status.value}'
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if out.status.ok else 1
         scenarios = _scenarios(args)
         kernels = _kernels(tree, args.flavour or list(FLAVOURS))
-        initramfs = build_initramfs(TOP, args.build_dir)
+        initramfs = build_initramfs(TOP, args.build_dir, tree.uapi_include())
         results = _results_dir(args.results_dir)
         outcomes = _run_matrix(scenarios, kernels, initramfs, results,
                                args.jobs)

@@ -201,6 +201,21 @@ class Tree:
                              '(did apt-get update run?)')
         return versions[0]
 
+    def uapi_include(self) -> Path:
+        """A directory with the base's DRM uapi headers (drm.h and what it
+        includes), for the guest programs: Debian's libc headers have no
+        drm.h, and emugpu_drm.h includes it."""
+        base = self.ensure_base()
+        out = self.build_dir / 'uapi'
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ('drm.h', 'drm_mode.h'):
+            text = run(['git', 'show', f'{base}:include/uapi/drm/{name}'],
+                       cwd=self.repo)
+            dest = out / name
+            if not dest.exists() or dest.read_text() != text:
+                dest.write_text(text)
+        return out
+
     # -- flavours -------------------------------------------------------
 
     def series_files(self, flavour: str) -> list[Path]:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from .kbuild import BuildError, apt_download, log, run
 
-CFLAGS = ['-O2', '-g', '-static', '-Wall', '-Wextra', '-Werror']
+# Raw uapi headers (not headers_install'ed) still carry __user.
+CFLAGS = ['-O2', '-g', '-static', '-Wall', '-Wextra', '-Werror', '-D__user=']
 
 
 @dataclass
@@ -76,7 +77,8 @@ def build_programs(tests: Path, out: Path, include: list[Path]) -> list[Path]:
     incs = [f'-I{p}' for p in include]
     for src in sorted(tests.glob('*.c')):
         binary = out / src.stem
-        deps = [src, *sorted(tests.glob('*.h'))]
+        deps = [src, *sorted(tests.glob('*.h')),
+                *sorted(p for d in include for p in d.rglob('*.h'))]
         if not binary.exists() or any(
                 d.stat().st_mtime > binary.stat().st_mtime for d in deps):
             try:
@@ -87,10 +89,11 @@ def build_programs(tests: Path, out: Path, include: list[Path]) -> list[Path]:
     return built
 
 
-def build_initramfs(top: Path, build: Path) -> Path:
+def build_initramfs(top: Path, build: Path, uapi: Path) -> Path:
+    """The guest image; @uapi holds the kernel's drm.h."""
     busybox = fetch_busybox(build / 'busybox')
     programs = build_programs(top / 'tests', build / 'tests',
-                              [top / 'driver' / 'include' / 'uapi'])
+                              [top / 'driver' / 'include' / 'uapi', uapi])
     entries = [_Entry(d, stat.S_IFDIR | 0o755) for d in
                ('bin', 'dev', 'proc', 'sys', 'tmp', 'tests', 'scenarios')]
     entries += [

@@ -34,9 +34,9 @@ extern "C" {
 #define EMUGPU_PAGE_SIZE		4096ULL
 /* Device virtual addresses: [EMUGPU_VA_START, EMUGPU_VA_END) */
 #define EMUGPU_VA_START			0x100000ULL
-#define EMUGPU_VA_END			(1ULL << 40)
+#define EMUGPU_VA_END			0x10000000000ULL	/* 1 TiB */
 /* Largest object, and most commands in one job */
-#define EMUGPU_MAX_OBJECT_SIZE		(1ULL << 32)
+#define EMUGPU_MAX_OBJECT_SIZE		0x100000000ULL	/* 4 GiB */
 #define EMUGPU_MAX_CMDS			64
 
 /**
@@ -47,7 +47,8 @@ extern "C" {
  * @handle: out: the new object's handle
  * @pad: must be 0
  *
- * Errors: -EINVAL (size, flags, pad), -ENOMEM.
+ * Errors: -EINVAL (size, flags, pad), -ENOMEM or -ENOSPC (no memory for
+ * the object or its shmem file).
  */
 struct drm_emugpu_gem_create {
 	__u64 size;
@@ -57,7 +58,7 @@ struct drm_emugpu_gem_create {
 	__u32 pad2;
 };
 
-#define EMUGPU_USERPTR_READ_ONLY	(1u << 0)
+#define EMUGPU_USERPTR_READ_ONLY	0x1u
 #define EMUGPU_USERPTR_FLAGS		EMUGPU_USERPTR_READ_ONLY
 
 /**
@@ -91,8 +92,9 @@ struct drm_emugpu_userptr {
  * @va: page-aligned device address, in [EMUGPU_VA_START, EMUGPU_VA_END)
  * @size: bytes, page-aligned, non-zero, within the object and the VA space
  *
- * Errors: -ENOENT (handle), -EINVAL (alignment, range, flags),
- * -EBUSY (overlaps an existing mapping), -ENOMEM.
+ * Errors: -ENOENT (handle), -EINVAL (alignment, range, flags, a user
+ * pointer object another file created), -EBUSY (overlaps an existing
+ * mapping), -ENOMEM.
  */
 struct drm_emugpu_vm_bind {
 	__u32 handle;
@@ -109,8 +111,9 @@ struct drm_emugpu_vm_bind {
  * @flags: must be 0
  * @pad: must be 0
  *
- * Waits for jobs that use the mapping. Errors: -EINVAL (no mapping with
- * exactly this start and size, flags, pad), -EINTR.
+ * The address range is free again at once; jobs already submitted keep
+ * the mapping they use until they end. Errors: -EINVAL (no mapping with
+ * exactly this start and size, flags, pad, @va + @size wraps).
  */
 struct drm_emugpu_vm_unbind {
 	__u64 va;
@@ -138,8 +141,9 @@ enum drm_emugpu_op {
  * struct drm_emugpu_cmd - one command of a job
  * @op: enum drm_emugpu_op
  * @pad: must be 0
- * @dst: destination device address (FILL, COPY, CHECKSUM)
- * @src: source device address (COPY, CHECKSUM, SPIN)
+ * @dst: destination device address (FILL, COPY, CHECKSUM: 8-byte
+ *	aligned); must be 0 for SPIN
+ * @src: source device address (COPY, CHECKSUM, SPIN); must be 0 for FILL
  * @size: bytes, non-zero, at most EMUGPU_MAX_OBJECT_SIZE; 8 for the
  *	CHECKSUM destination is implied
  * @value: FILL: the byte to write; SPIN: its time limit in nanoseconds;
@@ -161,9 +165,14 @@ struct drm_emugpu_cmd {
  * @flags: must be 0
  * @seqno: out: the job's sequence number, for DRM_IOCTL_EMUGPU_WAIT
  *
- * Every address range a command names must be bound when the job is
- * submitted. Errors: -EINVAL (count, flags, an unknown op, a non-zero
- * pad, a range that is not bound or wraps), -EFAULT (@cmds), -ENOMEM.
+ * Every address range a command names must lie within one mapping when
+ * the job is submitted; the job keeps those mappings until it ends. User
+ * pages are faulted in when the job starts to run, and again if they
+ * were invalidated since. Errors: -EINVAL (count, flags, an unknown op, a
+ * non-zero pad, a range that is not bound, spans two mappings or wraps,
+ * a write to a read-only user pointer, a value or field the op does not
+ * take, overlapping COPY ranges, an unaligned CHECKSUM destination),
+ * -EFAULT (@cmds), -ENOMEM.
  */
 struct drm_emugpu_submit {
 	__u64 cmds;
@@ -178,9 +187,11 @@ struct drm_emugpu_submit {
  * @timeout_ns: relative; 0 polls; must not be negative
  * @flags: must be 0
  * @status: out: 0 if the job completed, else its negative error
- *	(-ECANCELED: cancelled, e.g. its memory was taken away;
- *	 -ETIMEDOUT: it exceeded the job timeout; -EFAULT: its memory could
- *	 not be faulted in)
+ *	(-ECANCELED: cancelled: its file was closed, its process exited or
+ *	 was chosen by the OOM killer; -ETIMEDOUT: it ran longer than the
+ *	 job timeout, module parameter emugpu.job_timeout_ms; -EFAULT: its
+ *	 user memory is gone; -EAGAIN: its user memory kept changing while
+ *	 it was faulted in)
  *
  * Errors: -EINVAL (seqno never issued, timeout, flags), -ETIME (not done
  * within @timeout_ns), -EINTR / -ERESTARTSYS (signal).

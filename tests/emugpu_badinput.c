@@ -1,0 +1,617 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * emugpu_badinput - every ioctl, with each field wrong in turn.
+ *
+ * One valid call per ioctl is the template; each case changes one field
+ * and expects the documented errno, with the driver's live counters
+ * (objects, device memory, mappings, jobs) unchanged afterwards. Then a
+ * wait interrupted by a signal, and a fail-nth sweep: the Nth slab
+ * allocation of a valid call fails, for N = 1, 2, ... until the call no longer
+ * allocates; every such call returns 0 or -ENOMEM and leaks nothing.
+ * The device still works at the end, and the runner fails the scenario
+ * on any kernel splat, so "a clean dmesg" is checked too.
+ */
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+
+#include "emugpu_lib.h"
+
+#define SZ		(16 * PAGE)
+#define VA		0x100000ULL
+#define VA_U		0x200000ULL
+#define VA_RO		0x300000ULL
+#define MAX_SIZE	EMUGPU_MAX_OBJECT_SIZE
+
+static int fd, other_fd;
+static uint32_t bo, up, ro_up, stale, foreign;
+/* edge: a mapped page just below hole, an unmapped range */
+static unsigned char *mem, *ro_mem, *edge, *hole, *none;
+static int checks, failures;
+
+/*
+ * What a failed call must not change. Jobs are not here: a job that ran
+ * is freed by the engine just after its fence signals; the last test
+ * checks that none is left.
+ */
+struct counters {
+	long long objects, shmem_bytes, userptrs, mappings;
+};
+
+static struct counters counters(void)
+{
+	struct counters c = {
+		emugpu_stat("objects"), emugpu_stat("shmem_bytes"),
+		emugpu_stat("userptrs"), emugpu_stat("mappings"),
+	};
+
+	return c;
+}
+
+/* One case: the call's result, and nothing changed behind it. */
+static void expect(const char *what, int ret, int want)
+{
+	static struct counters before;
+	struct counters now = counters();
+
+	if (!checks++)
+		before = now;
+	if (ret != want || memcmp(&now, &before, sizeof(now))) {
+		diag("%s: got %d (%s), want %d; objects %lld->%lld shmem %lld->%lld userptrs %lld->%lld mappings %lld->%lld",
+		     what, ret, strerror(-ret), want, before.objects,
+		     now.objects, before.shmem_bytes, now.shmem_bytes,
+		     before.userptrs, now.userptrs, before.mappings,
+		     now.mappings);
+		failures++;
+	}
+	before = now;
+}
+
+static int test_setup(void)
+{
+	struct drm_gem_close gc = {};
+
+	fd = emugpu_open();
+	other_fd = emugpu_open();
+	mem = anon(SZ);
+	ro_mem = anon(SZ);
+	edge = anon(2 * SZ);
+	hole = edge + SZ;
+	none = anon(SZ);
+	if (!CHECK(fd >= 0 && other_fd >= 0 && mem && ro_mem && edge && none))
+		return 0;
+	/* A hole in the address space, and memory nobody may touch. */
+	if (!CHECK(!munmap(hole, SZ)) ||
+	    !CHECK(!mprotect(none, SZ, PROT_NONE)) ||
+	    !CHECK(!mprotect(ro_mem, SZ, PROT_READ)))
+		return 0;
+	if (!CHECK(!emugpu_bo(fd, SZ, &bo)) ||
+	    !CHECK(!emugpu_userptr(fd, mem, SZ, 0, &up)) ||
+	    !CHECK(!emugpu_userptr(fd, ro_mem, SZ, EMUGPU_USERPTR_READ_ONLY,
+				   &ro_up)) ||
+	    !CHECK(!emugpu_bind(fd, bo, 0, VA, SZ)) ||
+	    !CHECK(!emugpu_bind(fd, up, 0, VA_U, SZ)) ||
+	    !CHECK(!emugpu_bind(fd, ro_up, 0, VA_RO, SZ)))
+		return 0;
+	/* Handles are small integers, reused: the next one, closed. */
+	if (!CHECK(!emugpu_bo(fd, SZ, &stale)))
+		return 0;
+	gc.handle = stale;
+	if (!CHECK(!emugpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE, &gc)))
+		return 0;
+	/* A handle valid in the other file only. */
+	for (int i = 0; i < 8; i++)
+		if (!CHECK(!emugpu_bo(other_fd, PAGE, &foreign)))
+			return 0;
+	return CHECK(foreign > stale);
+}
+
+static int test_generic(void)
+{
+	unsigned long unknown = DRM_IOWR(DRM_COMMAND_BASE + 0x20,
+					 struct drm_emugpu_gem_create);
+
+	checks = failures = 0;
+	expect("unknown driver ioctl", emugpu_ioctl(fd, unknown, &(char[32]){}),
+	       -EINVAL);
+	expect("NULL argument", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_GEM_CREATE,
+					     NULL), -EFAULT);
+	expect("unmapped argument",
+	       emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, hole), -EFAULT);
+	return !failures;
+}
+
+static int gem_create(struct drm_emugpu_gem_create c)
+{
+	int ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_GEM_CREATE, &c);
+
+	if (!ret)
+		emugpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE,
+			     &(struct drm_gem_close){ .handle = c.handle });
+	return ret;
+}
+
+static int test_gem_create(void)
+{
+	struct drm_emugpu_gem_create ok = { .size = SZ }, c;
+
+	checks = failures = 0;
+	expect("valid", gem_create(ok), 0);
+	c = ok; c.size = 0;
+	expect("size 0", gem_create(c), -EINVAL);
+	c = ok; c.size = PAGE + 1;
+	expect("size unaligned", gem_create(c), -EINVAL);
+	c = ok; c.size = MAX_SIZE + PAGE;
+	expect("size too big", gem_create(c), -EINVAL);
+	c = ok; c.size = ~0ULL & ~(PAGE - 1);
+	expect("size huge", gem_create(c), -EINVAL);
+	c = ok; c.flags = 1;
+	expect("flags", gem_create(c), -EINVAL);
+	c = ok; c.pad = 1;
+	expect("pad", gem_create(c), -EINVAL);
+	c = ok; c.pad2 = 0x80000000;
+	expect("pad2", gem_create(c), -EINVAL);
+	return !failures;
+}
+
+static int userptr(void *addr, uint64_t size, uint32_t flags)
+{
+	uint32_t handle;
+	int ret = emugpu_userptr(fd, addr, size, flags, &handle);
+
+	if (!ret)
+		emugpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE,
+			     &(struct drm_gem_close){ .handle = handle });
+	return ret;
+}
+
+static int test_userptr(void)
+{
+	checks = failures = 0;
+	expect("valid", userptr(mem, SZ, 0), 0);
+	expect("read-only, valid", userptr(ro_mem, SZ,
+					   EMUGPU_USERPTR_READ_ONLY), 0);
+	expect("addr unaligned", userptr(mem + 1, PAGE, 0), -EINVAL);
+	expect("size 0", userptr(mem, 0, 0), -EINVAL);
+	expect("size unaligned", userptr(mem, PAGE - 1, 0), -EINVAL);
+	expect("size too big", userptr(mem, MAX_SIZE + PAGE, 0), -EINVAL);
+	expect("unknown flag", userptr(mem, SZ, 2), -EINVAL);
+	expect("addr + size wraps", userptr((void *)(~0UL & ~(PAGE - 1)),
+					    2 * PAGE, 0), -EINVAL);
+	expect("kernel address", userptr((void *)0xffff800000000000UL, PAGE,
+					 0), -EFAULT);
+	expect("over a hole", userptr(hole, SZ, 0), -EFAULT);
+	expect("runs into a hole", userptr(hole - PAGE, 2 * PAGE, 0), -EFAULT);
+	expect("PROT_NONE", userptr(none, SZ, 0), -EFAULT);
+	expect("PROT_NONE, read-only", userptr(none, SZ,
+					       EMUGPU_USERPTR_READ_ONLY),
+	       -EFAULT);
+	expect("read-only memory asked writable", userptr(ro_mem, SZ, 0),
+	       -EFAULT);
+	return !failures;
+}
+
+static int test_userptr_pfnmap(void)
+{
+	struct drm_emugpu_gem_mmap_offset o = { .handle = bo };
+	void *p;
+
+	checks = failures = 0;
+	/* A GEM object's CPU mapping is VM_PFNMAP: not process memory. */
+	if (!CHECK(!emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_GEM_MMAP_OFFSET, &o)))
+		return 0;
+	p = mmap(NULL, SZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, o.offset);
+	if (!CHECK(p != MAP_FAILED))
+		return 0;
+	expect("VM_PFNMAP mapping", userptr(p, SZ, 0), -EFAULT);
+	munmap(p, SZ);
+	return !failures;
+}
+
+static int bind(struct drm_emugpu_vm_bind b)
+{
+	int ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_BIND, &b);
+
+	if (!ret)
+		emugpu_unbind(fd, b.va, b.size);
+	return ret;
+}
+
+static int test_vm_bind(void)
+{
+	struct drm_emugpu_vm_bind ok = {
+		.handle = bo, .va = 0x1000000, .size = SZ,
+	}, b;
+
+	checks = failures = 0;
+	expect("valid", bind(ok), 0);
+	b = ok; b.handle = 0;
+	expect("handle 0", bind(b), -ENOENT);
+	b = ok; b.handle = stale;
+	expect("stale handle", bind(b), -ENOENT);
+	b = ok; b.handle = 0xdeadbeef;
+	expect("unknown handle", bind(b), -ENOENT);
+	b = ok; b.handle = foreign;
+	expect("another file's handle", bind(b), -ENOENT);
+	b = ok; b.flags = 1;
+	expect("flags", bind(b), -EINVAL);
+	b = ok; b.va += 1;
+	expect("va unaligned", bind(b), -EINVAL);
+	b = ok; b.size = 0;
+	expect("size 0", bind(b), -EINVAL);
+	b = ok; b.size = PAGE + 8;
+	expect("size unaligned", bind(b), -EINVAL);
+	b = ok; b.offset = 8;
+	expect("offset unaligned", bind(b), -EINVAL);
+	b = ok; b.va = EMUGPU_VA_START - PAGE;
+	expect("va below the VA space", bind(b), -EINVAL);
+	b = ok; b.va = EMUGPU_VA_END;
+	expect("va above the VA space", bind(b), -EINVAL);
+	b = ok; b.va = EMUGPU_VA_END - PAGE;
+	expect("va + size past the VA space", bind(b), -EINVAL);
+	b = ok; b.va = ~0ULL & ~(PAGE - 1);
+	expect("va + size wraps", bind(b), -EINVAL);
+	b = ok; b.offset = PAGE;
+	expect("offset + size past the object", bind(b), -EINVAL);
+	b = ok; b.offset = SZ;
+	expect("offset at the end", bind(b), -EINVAL);
+	b = ok; b.size = ~0ULL & ~(PAGE - 1);
+	expect("size huge", bind(b), -EINVAL);
+	b = ok; b.va = VA + PAGE;
+	expect("overlaps a mapping", bind(b), -EBUSY);
+	b = ok; b.va = VA_U - PAGE;
+	expect("overlaps a mapping's start", bind(b), -EBUSY);
+	return !failures;
+}
+
+static int test_vm_unbind(void)
+{
+	struct drm_emugpu_vm_unbind u;
+
+	checks = failures = 0;
+	u = (struct drm_emugpu_vm_unbind){ .va = VA, .size = SZ, .flags = 1 };
+	expect("flags", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_UNBIND, &u),
+	       -EINVAL);
+	u = (struct drm_emugpu_vm_unbind){ .va = VA, .size = SZ, .pad = 1 };
+	expect("pad", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_UNBIND, &u),
+	       -EINVAL);
+	expect("not a mapping's start", emugpu_unbind(fd, VA + PAGE, PAGE),
+	       -EINVAL);
+	expect("wrong size", emugpu_unbind(fd, VA, PAGE), -EINVAL);
+	expect("size 0", emugpu_unbind(fd, VA, 0), -EINVAL);
+	expect("nothing there", emugpu_unbind(fd, 0x5000000, PAGE), -EINVAL);
+	expect("wraps", emugpu_unbind(fd, ~0ULL & ~(PAGE - 1), 2 * PAGE),
+	       -EINVAL);
+	return !failures;
+}
+
+static int submit(struct drm_emugpu_cmd c)
+{
+	uint64_t seqno;
+	int ret = emugpu_submit(fd, &c, 1, &seqno);
+
+	if (!ret)
+		ret = emugpu_wait(fd, seqno, INT64_MAX);
+	return ret;
+}
+
+static int test_submit(void)
+{
+	struct drm_emugpu_cmd ok = emugpu_cmd(EMUGPU_OP_FILL, VA, 0, SZ, 1), c;
+	struct drm_emugpu_cmd many[EMUGPU_MAX_CMDS + 1];
+	struct drm_emugpu_submit s;
+	uint64_t seqno;
+
+	checks = failures = 0;
+	expect("valid", submit(ok), 0);
+	for (int i = 0; i <= EMUGPU_MAX_CMDS; i++)
+		many[i] = ok;
+	expect("EMUGPU_MAX_CMDS commands",
+	       emugpu_submit(fd, many, EMUGPU_MAX_CMDS, &seqno) ? -1 :
+	       emugpu_wait(fd, seqno, INT64_MAX), 0);
+	expect("count 0", emugpu_submit(fd, many, 0, &seqno), -EINVAL);
+	expect("count too big", emugpu_submit(fd, many, EMUGPU_MAX_CMDS + 1,
+					      &seqno), -EINVAL);
+	expect("count huge", emugpu_submit(fd, many, 0xffffffff, &seqno),
+	       -EINVAL);
+	s = (struct drm_emugpu_submit){ .cmds = (uintptr_t)many, .count = 1,
+					.flags = 1 };
+	expect("flags", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s),
+	       -EINVAL);
+	expect("cmds NULL", emugpu_submit(fd, NULL, 1, &seqno), -EFAULT);
+	expect("cmds over a hole", emugpu_submit(fd, (void *)hole, 1, &seqno),
+	       -EFAULT);
+	c = ok; c.op = 0;
+	expect("op 0", submit(c), -EINVAL);
+	c = ok; c.op = EMUGPU_OP_SPIN + 1;
+	expect("unknown op", submit(c), -EINVAL);
+	c = ok; c.pad = 1;
+	expect("pad", submit(c), -EINVAL);
+	c = ok; c.value = 0x100;
+	expect("fill value", submit(c), -EINVAL);
+	c = ok; c.src = VA_U;
+	expect("fill with a source", submit(c), -EINVAL);
+	c = ok; c.size = 0;
+	expect("size 0", submit(c), -EINVAL);
+	c = ok; c.size = MAX_SIZE + 1;
+	expect("size too big", submit(c), -EINVAL);
+	c = ok; c.dst = ~0ULL - 8;
+	expect("dst + size wraps", submit(c), -EINVAL);
+	c = ok; c.dst = 0x5000000;
+	expect("dst not bound", submit(c), -EINVAL);
+	c = ok; c.dst = VA + PAGE;
+	expect("dst runs past its mapping", submit(c), -EINVAL);
+	c = ok; c.dst = VA_U - PAGE;
+	expect("dst starts before a mapping", submit(c), -EINVAL);
+	c = emugpu_cmd(EMUGPU_OP_COPY, VA, VA + PAGE, 2 * PAGE, 0);
+	expect("copy overlapping", submit(c), -EINVAL);
+	c = emugpu_cmd(EMUGPU_OP_COPY, VA, VA_U, PAGE, 1);
+	expect("copy with a value", submit(c), -EINVAL);
+	c = emugpu_cmd(EMUGPU_OP_COPY, VA, 0x5000000, PAGE, 0);
+	expect("copy source not bound", submit(c), -EINVAL);
+	c = emugpu_cmd(EMUGPU_OP_CHECKSUM, VA + 4, VA_U, PAGE, 0);
+	expect("checksum dst unaligned", submit(c), -EINVAL);
+	c = emugpu_cmd(EMUGPU_OP_SPIN, VA, VA_U, PAGE, 0);
+	expect("spin with a dst", submit(c), -EINVAL);
+	c = emugpu_cmd(EMUGPU_OP_FILL, VA_RO, 0, PAGE, 1);
+	expect("write a read-only userptr", submit(c), -EINVAL);
+	c = emugpu_cmd(EMUGPU_OP_COPY, VA, VA_RO, PAGE, 0);
+	expect("read a read-only userptr", submit(c), 0);
+	return !failures;
+}
+
+static int test_wait(void)
+{
+	struct drm_emugpu_wait w;
+	uint64_t seqno;
+
+	checks = failures = 0;
+	if (!CHECK(!emugpu_submit(fd, &(struct drm_emugpu_cmd)
+				  { .op = EMUGPU_OP_FILL, .dst = VA,
+				    .size = PAGE }, 1, &seqno)))
+		return 0;
+	expect("valid", emugpu_wait(fd, seqno, INT64_MAX), 0);
+	expect("poll a finished job", emugpu_wait(fd, seqno, 0), 0);
+	w = (struct drm_emugpu_wait){ .seqno = seqno, .flags = 1 };
+	expect("flags", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_WAIT, &w), -EINVAL);
+	expect("negative timeout", emugpu_wait(fd, seqno, -1), -EINVAL);
+	expect("seqno 0", emugpu_wait(fd, 0, 0), -EINVAL);
+	expect("seqno never issued", emugpu_wait(fd, seqno + 1000, 0), -EINVAL);
+	expect("seqno past 32 bits", emugpu_wait(fd, seqno | 1ULL << 32, 0),
+	       -EINVAL);
+	expect("another file's seqno", emugpu_wait(other_fd, seqno, 0),
+	       -EINVAL);
+	return !failures;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static int test_wait_interrupted(void)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
+	struct itimerval it = { .it_value = { .tv_usec = 50000 } };
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_U, SZ, 0);
+	struct drm_emugpu_wait w = { .timeout_ns = INT64_MAX };
+	uint64_t seqno;
+	int ret;
+
+	checks = failures = 0;
+	if (!CHECK(!emugpu_submit(fd, &spin, 1, &seqno)) ||
+	    !CHECK(!sigaction(SIGALRM, &sa, NULL)) ||
+	    !CHECK(!setitimer(ITIMER_REAL, &it, NULL)))
+		return 0;
+	/* The raw ioctl: the library wrapper would restart it. */
+	w.seqno = seqno;
+	ret = ioctl(fd, DRM_IOCTL_EMUGPU_WAIT, &w) ? -errno : 0;
+	expect("signal during wait", ret, -EINTR);
+	expect("release", emugpu_release(fd, w.seqno), 0);
+	expect("restarted wait", emugpu_wait(fd, w.seqno, INT64_MAX), 0);
+	signal(SIGALRM, SIG_DFL);
+	return !failures;
+}
+
+static int test_gem_mmap_offset(void)
+{
+	struct drm_emugpu_gem_mmap_offset o;
+
+	checks = failures = 0;
+	o = (struct drm_emugpu_gem_mmap_offset){ .handle = bo };
+	expect("valid", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_GEM_MMAP_OFFSET, &o),
+	       0);
+	o = (struct drm_emugpu_gem_mmap_offset){ .handle = bo, .pad = 1 };
+	expect("pad", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_GEM_MMAP_OFFSET, &o),
+	       -EINVAL);
+	o = (struct drm_emugpu_gem_mmap_offset){ .handle = up };
+	expect("a user pointer", emugpu_ioctl(fd,
+					      DRM_IOCTL_EMUGPU_GEM_MMAP_OFFSET,
+					      &o), -EINVAL);
+	o = (struct drm_emugpu_gem_mmap_offset){ .handle = stale };
+	expect("stale handle", emugpu_ioctl(fd,
+					    DRM_IOCTL_EMUGPU_GEM_MMAP_OFFSET,
+					    &o), -ENOENT);
+	return !failures;
+}
+
+static int test_job_release(void)
+{
+	struct drm_emugpu_job_release r;
+
+	checks = failures = 0;
+	r = (struct drm_emugpu_job_release){ .seqno = 1, .flags = 1 };
+	expect("flags", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_JOB_RELEASE, &r),
+	       -EINVAL);
+	r = (struct drm_emugpu_job_release){ .seqno = 1, .pad = 1 };
+	expect("pad", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_JOB_RELEASE, &r),
+	       -EINVAL);
+	expect("seqno 0", emugpu_release(fd, 0), -EINVAL);
+	expect("seqno never issued", emugpu_release(fd, 1000000), -EINVAL);
+	expect("an ended job", emugpu_release(fd, 1), 0);
+	return !failures;
+}
+
+/*
+ * fail-nth: make the Nth fault-injectable allocation of this thread fail.
+ * Reading the file back gives 0 if the failure was injected.
+ */
+static int fail_nth_fd = -1;
+
+static int fail_nth_set(unsigned int n)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%u", n);
+	return pwrite(fail_nth_fd, buf, strlen(buf), 0) > 0 ? 0 : -errno;
+}
+
+static int fail_nth_injected(void)
+{
+	char buf[16] = "";
+
+	if (pread(fail_nth_fd, buf, sizeof(buf) - 1, 0) <= 0)
+		return 0;
+	fail_nth_set(0);
+	return atoi(buf) == 0;
+}
+
+static int op_gem_create(void)
+{
+	struct drm_emugpu_gem_create c = { .size = SZ };
+
+	return gem_create(c);
+}
+
+static int op_userptr(void)
+{
+	return userptr(mem, SZ, 0);
+}
+
+static int op_bind(void)
+{
+	struct drm_emugpu_vm_bind b = { .handle = bo, .va = 0x4000000,
+					.size = SZ };
+
+	return bind(b);
+}
+
+static int op_submit(void)
+{
+	struct drm_emugpu_cmd c[2] = {
+		emugpu_cmd(EMUGPU_OP_FILL, VA_U, 0, SZ, 9),
+		emugpu_cmd(EMUGPU_OP_COPY, VA, VA_U, SZ, 0),
+	};
+	uint64_t seqno;
+	int ret = emugpu_submit(fd, c, 2, &seqno);
+
+	return ret ? ret : emugpu_wait(fd, seqno, INT64_MAX);
+}
+
+static int test_fail_nth(void)
+{
+	static const struct {
+		const char *name;
+		int (*op)(void);
+	} ops[] = {
+		{ "gem_create", op_gem_create },
+		{ "userptr", op_userptr },
+		{ "vm_bind", op_bind },
+		{ "submit", op_submit },
+	};
+	static const char *const knobs[][2] = {
+		{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "N" },
+		{ "/sys/kernel/debug/failslab/verbose", "0" },
+	};
+	char path[64];
+
+	checks = failures = 0;
+	for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)
+		if (!CHECK(!write_text(knobs[i][0], knobs[i][1])))
+			return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth",
+		 (long)syscall(SYS_gettid));
+	fail_nth_fd = open(path, O_RDWR);
+	if (!CHECK(fail_nth_fd >= 0))
+		return 0;
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		unsigned int n, injected = 0;
+		char what[64];
+		int ret = -EIO;
+
+		expect(ops[i].name, ops[i].op(), 0);
+		for (n = 1; n < 1000; n++) {
+			if (!CHECK(!fail_nth_set(n)))
+				break;
+			ret = ops[i].op();
+			if (!fail_nth_injected())
+				break;
+			injected++;
+			snprintf(what, sizeof(what), "%s, allocation %u fails",
+				 ops[i].name, n);
+			/* shmem_file_setup() says -ENOSPC for no memory. */
+			expect(what, ret == -ENOMEM || ret == -ENOSPC ? 0 : ret,
+			       0);
+		}
+		diag("%s: %u allocations failed in turn", ops[i].name, injected);
+		if (!injected || n == 1000) {
+			diag("%s: the sweep did not run to completion",
+			     ops[i].name);
+			failures++;
+		}
+		/* The sweep ends with a call that allocated nothing new. */
+		expect(ops[i].name, ret, 0);
+	}
+	close(fail_nth_fd);
+	return !failures;
+}
+
+static int test_still_works(void)
+{
+	uint64_t sum;
+	unsigned char *cpu;
+	struct drm_emugpu_gem_mmap_offset o = { .handle = bo };
+
+	memset(mem, 0x61, SZ);
+	if (!CHECK(emugpu_run(fd, EMUGPU_OP_CHECKSUM, VA, VA_U, SZ, 0) == 0) ||
+	    !CHECK(!emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_GEM_MMAP_OFFSET, &o)))
+		return 0;
+	cpu = mmap(NULL, SZ, PROT_READ, MAP_SHARED, fd, o.offset);
+	if (!CHECK(cpu != MAP_FAILED))
+		return 0;
+	memcpy(&sum, cpu, 8);
+	munmap(cpu, SZ);
+	return CHECK(sum == fnv1a(mem, SZ)) && CHECK(!close(fd)) &&
+	       CHECK(!close(other_fd)) && CHECK(emugpu_idle());
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} tests[] = {
+	{ "setup", test_setup },
+	{ "generic", test_generic },
+	{ "gem_create", test_gem_create },
+	{ "userptr", test_userptr },
+	{ "userptr_pfnmap", test_userptr_pfnmap },
+	{ "vm_bind", test_vm_bind },
+	{ "vm_unbind", test_vm_unbind },
+	{ "submit", test_submit },
+	{ "wait", test_wait },
+	{ "wait_interrupted", test_wait_interrupted },
+	{ "gem_mmap_offset", test_gem_mmap_offset },
+	{ "job_release", test_job_release },
+	{ "fail_nth", test_fail_nth },
+	{ "still_works", test_still_works },
+};
+
+int main(void)
+{
+	int n = sizeof(tests) / sizeof(tests[0]);
+
+	ktap_start(n);
+	for (int i = 0; i < n; i++)
+		ktap_result(tests[i].fn(), i + 1, tests[i].name);
+	return ktap_failed;
+}

@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * emugpu_basic - the device works end to end, checked from the CPU side.
+ *
+ * GEM objects and user pointers are bound in the device VM; fill, copy
+ * and checksum jobs run on them and the CPU checks every byte. Then what
+ * the CPU side may do to a user pointer while the device uses it: a job
+ * writing into it, madvise(DONTNEED) (the next job re-faults), fork and
+ * copy-on-write, munmap during a job (waits for it; later jobs fail
+ * cleanly), JOB_RELEASE, the job timeout, closing the file and SIGKILL
+ * with jobs in flight. At the end the driver holds nothing.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "emugpu_lib.h"
+
+#define SZ	(256 * PAGE)	/* 1 MiB */
+#define VA_A	0x100000ULL
+#define VA_B	0x400000ULL
+#define VA_U	0x800000ULL
+#define VA_TMP	0x1000000ULL
+
+static int fd;
+static uint32_t bo_a, bo_b, up;
+static unsigned char *cpu_a, *cpu_b, *user;
+
+static void *bo_map(uint32_t handle, size_t size)
+{
+	struct drm_emugpu_gem_mmap_offset o = { .handle = handle };
+	void *p;
+
+	if (emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_GEM_MMAP_OFFSET, &o))
+		return NULL;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, o.offset);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int all_bytes(const unsigned char *p, size_t n, unsigned char v)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != v) {
+			diag("byte %zu is 0x%02x, want 0x%02x", i, p[i], v);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int test_setup(void)
+{
+	fd = emugpu_open();
+	if (!CHECK(fd >= 0) || !CHECK(!emugpu_bo(fd, SZ, &bo_a)) ||
+	    !CHECK(!emugpu_bo(fd, SZ, &bo_b)))
+		return 0;
+	cpu_a = bo_map(bo_a, SZ);
+	cpu_b = bo_map(bo_b, SZ);
+	user = anon(SZ);
+	if (!CHECK(cpu_a && cpu_b && user))
+		return 0;
+	for (size_t i = 0; i < SZ; i++)
+		user[i] = (unsigned char)(i * 7 + 3);
+	return CHECK(!emugpu_userptr(fd, user, SZ, 0, &up)) &&
+	       CHECK(!emugpu_bind(fd, bo_a, 0, VA_A, SZ)) &&
+	       CHECK(!emugpu_bind(fd, bo_b, 0, VA_B, SZ)) &&
+	       CHECK(!emugpu_bind(fd, up, 0, VA_U, SZ)) &&
+	       CHECK(emugpu_stat("objects") == 3) &&
+	       CHECK(emugpu_stat("shmem_bytes") == 2 * SZ);
+}
+
+static int test_fill_copy_checksum(void)
+{
+	struct drm_emugpu_cmd cmds[3] = {
+		emugpu_cmd(EMUGPU_OP_FILL, VA_A, 0, SZ, 0x5a),
+		emugpu_cmd(EMUGPU_OP_COPY, VA_B, VA_U, SZ, 0),
+		/* Unaligned source, result into the last 8 bytes of A. */
+		emugpu_cmd(EMUGPU_OP_CHECKSUM, VA_A + SZ - 8, VA_U + 123,
+			   SZ - 1000, 0),
+	};
+	uint64_t seqno, sum;
+
+	if (!CHECK(!emugpu_submit(fd, cmds, 3, &seqno)) ||
+	    !CHECK(emugpu_wait(fd, seqno, INT64_MAX) == 0))
+		return 0;
+	memcpy(&sum, cpu_a + SZ - 8, 8);
+	return CHECK(all_bytes(cpu_a, SZ - 8, 0x5a)) &&
+	       CHECK(!memcmp(cpu_b, user, SZ)) &&
+	       CHECK(sum == fnv1a(user + 123, SZ - 1000));
+}
+
+static int test_write_userptr(void)
+{
+	/* The device writes process memory; the CPU sees it at once. */
+	return CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_U + PAGE + 17, 0,
+				3 * PAGE, 0x33) == 0) &&
+	       CHECK(all_bytes(user + PAGE + 17, 3 * PAGE, 0x33)) &&
+	       CHECK(user[PAGE + 16] == (unsigned char)((PAGE + 16) * 7 + 3));
+}
+
+static int test_refault_after_dontneed(void)
+{
+	long long refaults = emugpu_stat("refaults");
+	uint64_t sum;
+
+	/* Zaps the device's entries; the next job faults fresh zero pages. */
+	if (!CHECK(!madvise(user, SZ, MADV_DONTNEED)))
+		return 0;
+	if (!CHECK(emugpu_run(fd, EMUGPU_OP_CHECKSUM, VA_A, VA_U, SZ, 0) == 0))
+		return 0;
+	memcpy(&sum, cpu_a, 8);
+	memset(cpu_b, 0, SZ);
+	return CHECK(sum == fnv1a(cpu_b, SZ)) &&
+	       CHECK(emugpu_stat("refaults") > refaults);
+}
+
+static int test_fork_cow(void)
+{
+	int status;
+	pid_t pid;
+
+	memset(user, 0x11, SZ);
+	pid = fork();
+	if (pid == 0) {
+		/* The child's copy diverges; the device must not see it. */
+		memset(user, 0x22, SZ);
+		_exit(0);
+	}
+	if (!CHECK(pid > 0) || !CHECK(waitpid(pid, &status, 0) == pid) ||
+	    !CHECK(WIFEXITED(status) && !WEXITSTATUS(status)))
+		return 0;
+	/* The device writes the parent's memory, COW broken or not. */
+	if (!CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_U, 0, PAGE, 0x44) == 0))
+		return 0;
+	return CHECK(all_bytes(user, PAGE, 0x44)) &&
+	       CHECK(all_bytes(user + PAGE, SZ - PAGE, 0x11));
+}
+
+static int test_job_release(void)
+{
+	uint64_t seqno;
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_U, SZ, 0);
+
+	if (!CHECK(!emugpu_submit(fd, &spin, 1, &seqno)))
+		return 0;
+	/* Still spinning: a poll says so. */
+	if (!CHECK(emugpu_wait(fd, seqno, 0) == -ETIME) ||
+	    !CHECK(!emugpu_release(fd, seqno)))
+		return 0;
+	return CHECK(emugpu_wait(fd, seqno, INT64_MAX) == 0) &&
+	       /* Releasing an ended job does nothing. */
+	       CHECK(!emugpu_release(fd, seqno));
+}
+
+static int test_job_timeout(void)
+{
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_U, SZ, 0);
+	long long timedout = emugpu_stat("jobs_timedout");
+	uint64_t seqno;
+	int status;
+
+	if (!CHECK(!write_text(EMUGPU_TIMEOUT, "300")))
+		return 0;
+	if (!CHECK(!emugpu_submit(fd, &spin, 1, &seqno)))
+		return 0;
+	status = emugpu_wait(fd, seqno, INT64_MAX);
+	write_text(EMUGPU_TIMEOUT, "10000");
+	return CHECK(status == -ETIMEDOUT) &&
+	       CHECK(emugpu_stat("jobs_timedout") == timedout + 1);
+}
+
+static int test_munmap_during_job(void)
+{
+	struct drm_emugpu_cmd spin;
+	unsigned char *tmp = anon(16 * PAGE);
+	long long waited = emugpu_stat("inval_waited");
+	uint32_t handle;
+	uint64_t seqno;
+
+	if (!CHECK(tmp) ||
+	    !CHECK(!emugpu_userptr(fd, tmp, 16 * PAGE, 0, &handle)) ||
+	    !CHECK(!emugpu_bind(fd, handle, 0, VA_TMP, 16 * PAGE)))
+		return 0;
+	/* The job holds the pages for 200 ms of guest time. */
+	spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_TMP, 16 * PAGE, 200000000);
+	if (!CHECK(!emugpu_submit(fd, &spin, 1, &seqno)))
+		return 0;
+	/* Once the engine runs it, pull the memory away. */
+	if (!CHECK(emugpu_wait_running(fd, seqno)) ||
+	    !CHECK(!munmap(tmp, 16 * PAGE)))
+		return 0;
+	/* munmap returned: the job is over, it was not cut short. */
+	if (!CHECK(emugpu_wait(fd, seqno, 0) == 0) ||
+	    !CHECK(emugpu_stat("inval_waited") == waited + 1))
+		return 0;
+	/* The range is gone: a new job fails cleanly. */
+	return CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_TMP, 0, PAGE, 1) ==
+		     -EFAULT) &&
+	       CHECK(!emugpu_unbind(fd, VA_TMP, 16 * PAGE)) &&
+	       CHECK(!emugpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE,
+				   &(struct drm_gem_close){ .handle = handle }));
+}
+
+/* A second file with a job that never ends by itself. */
+static int spinning_file(unsigned char *mem, uint64_t *seqno)
+{
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_A,
+						4 * PAGE, 0);
+	uint32_t handle;
+	int f = emugpu_open();
+
+	if (f < 0 || emugpu_userptr(f, mem, 4 * PAGE, 0, &handle) ||
+	    emugpu_bind(f, handle, 0, VA_A, 4 * PAGE) ||
+	    emugpu_submit(f, &spin, 1, seqno))
+		return -1;
+	return f;
+}
+
+static int test_close_with_jobs(void)
+{
+	unsigned char *mem = anon(4 * PAGE);
+	long long failed = emugpu_stat("jobs_failed");
+	uint64_t seqno;
+	int f;
+
+	if (!CHECK(mem))
+		return 0;
+	f = spinning_file(mem, &seqno);
+	if (!CHECK(f >= 0))
+		return 0;
+	/* close() cancels the job; nothing of that file survives. */
+	return CHECK(!close(f)) &&
+	       CHECK(emugpu_stat("jobs_failed") == failed + 1) &&
+	       CHECK(emugpu_stat("objects") == 3) &&
+	       CHECK(emugpu_stat("jobs") == 0) &&
+	       CHECK(!munmap(mem, 4 * PAGE));
+}
+
+static int test_sigkill_with_jobs(void)
+{
+	long long exits = emugpu_stat("exit_cancels");
+	int ready[2], status;
+	uint64_t seqno;
+	char c = 0;
+	pid_t pid;
+
+	if (!CHECK(!pipe(ready)))
+		return 0;
+	pid = fork();
+	if (pid == 0) {
+		unsigned char *mem = anon(4 * PAGE);
+
+		c = mem && spinning_file(mem, &seqno) >= 0;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	if (!CHECK(pid > 0) || !CHECK(read(ready[0], &c, 1) == 1 && c))
+		return 0;
+	/* The job may still be faulting; either way exit must not hang. */
+	kill(pid, SIGKILL);
+	close(ready[0]);
+	close(ready[1]);
+	return CHECK(waitpid(pid, &status, 0) == pid) &&
+	       CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) &&
+	       CHECK(emugpu_stat("objects") == 3) &&
+	       CHECK(emugpu_stat("jobs") == 0) &&
+	       CHECK(emugpu_stat("exit_cancels") >= exits);
+}
+
+static int test_teardown(void)
+{
+	return CHECK(!munmap(cpu_a, SZ)) && CHECK(!munmap(cpu_b, SZ)) &&
+	       CHECK(!close(fd)) && CHECK(!munmap(user, SZ)) &&
+	       CHECK(emugpu_idle());
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} tests[] = {
+	{ "setup", test_setup },
+	{ "fill_copy_checksum", test_fill_copy_checksum },
+	{ "write_userptr", test_write_userptr },
+	{ "refault_after_dontneed", test_refault_after_dontneed },
+	{ "fork_cow", test_fork_cow },
+	{ "job_release", test_job_release },
+	{ "job_timeout", test_job_timeout },
+	{ "munmap_during_job", test_munmap_during_job },
+	{ "close_with_jobs", test_close_with_jobs },
+	{ "sigkill_with_jobs", test_sigkill_with_jobs },
+	{ "teardown", test_teardown },
+};
+
+int main(void)
+{
+	int n = sizeof(tests) / sizeof(tests[0]);
+
+	ktap_start(n);
+	for (int i = 0; i < n; i++)
+		ktap_result(tests[i].fn(), i + 1, tests[i].name);
+	return ktap_failed;
+}

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * emugpu_lib.h - what the guest programs share: KTAP output, emugpu ioctl
+ * wrappers, and the driver's debugfs counters.
+ */
+#ifndef EMUGPU_LIB_H
+#define EMUGPU_LIB_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <drm/emugpu_drm.h>
+
+#define EMUGPU_NODE	"/dev/dri/renderD128"
+#define EMUGPU_STATS	"/sys/kernel/debug/emugpu/stats"
+#define EMUGPU_STATE	"/sys/kernel/debug/emugpu/state"
+#define EMUGPU_TIMEOUT	"/sys/module/emugpu/parameters/job_timeout_ms"
+#define PAGE		4096UL
+
+static int ktap_failed;
+
+static inline void ktap_start(int count)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("KTAP version 1\n1..%d\n", count);
+}
+
+static inline void ktap_result(int ok, int num, const char *name)
+{
+	printf("%s %d %s\n", ok ? "ok" : "not ok", num, name);
+	if (!ok)
+		ktap_failed = 1;
+}
+
+/* A diagnostic line, for the log of a failing test. */
+static inline void diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* Evaluates @cond; on failure says where and what, and yields 0. */
+#define CHECK(cond) \
+	((cond) ? 1 : (diag("%s:%d: %s failed (errno %d)", __FILE__, \
+			    __LINE__, #cond, errno), 0))
+
+static inline int emugpu_open(void)
+{
+	int fd = open(EMUGPU_NODE, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		diag("open %s: %s", EMUGPU_NODE, strerror(errno));
+	return fd;
+}
+
+/* ioctl() returning 0 or -errno, restarting on EINTR like libdrm. */
+static inline int emugpu_ioctl(int fd, unsigned long req, void *arg)
+{
+	int ret;
+
+	do {
+		ret = ioctl(fd, req, arg);
+	} while (ret == -1 && errno == EINTR);
+	return ret ? -errno : 0;
+}
+
+static inline int emugpu_bo(int fd, uint64_t size, uint32_t *handle)
+{
+	struct drm_emugpu_gem_create c = { .size = size };
+	int ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_GEM_CREATE, &c);
+
+	*handle = c.handle;
+	return ret;
+}
+
+static inline int emugpu_userptr(int fd, void *addr, uint64_t size,
+				 uint32_t flags, uint32_t *handle)
+{
+	struct drm_emugpu_userptr u = {
+		.addr = (uintptr_t)addr, .size = size, .flags = flags,
+	};
+	int ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_USERPTR, &u);
+
+	*handle = u.handle;
+	return ret;
+}
+
+static inline int emugpu_bind(int fd, uint32_t handle, uint64_t offset,
+			      uint64_t va, uint64_t size)
+{
+	struct drm_emugpu_vm_bind b = {
+		.handle = handle, .offset = offset, .va = va, .size = size,
+	};
+
+	return emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_BIND, &b);
+}
+
+static inline int emugpu_unbind(int fd, uint64_t va, uint64_t size)
+{
+	struct drm_emugpu_vm_unbind u = { .va = va, .size = size };
+
+	return emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_UNBIND, &u);
+}
+
+static inline int emugpu_submit(int fd, const struct drm_emugpu_cmd *cmds,
+				uint32_t count, uint64_t *seqno)
+{
+	struct drm_emugpu_submit s = {
+		.cmds = (uintptr_t)cmds, .count = count,
+	};
+	int ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s);
+
+	*seqno = s.seqno;
+	return ret;
+}
+
+/* Waits for a job; returns the ioctl's error, else the job's status. */
+static inline int emugpu_wait(int fd, uint64_t seqno, int64_t timeout_ns)
+{
+	struct drm_emugpu_wait w = { .seqno = seqno, .timeout_ns = timeout_ns };
+	int ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_WAIT, &w);
+
+	return ret ? ret : w.status;
+}
+
+static inline int emugpu_release(int fd, uint64_t seqno)
+{
+	struct drm_emugpu_job_release r = { .seqno = seqno };
+
+	return emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_JOB_RELEASE, &r);
+}
+
+static inline struct drm_emugpu_cmd emugpu_cmd(uint32_t op, uint64_t dst,
+					       uint64_t src, uint64_t size,
+					       uint64_t value)
+{
+	struct drm_emugpu_cmd c = {
+		.op = op, .dst = dst, .src = src, .size = size, .value = value,
+	};
+
+	return c;
+}
+
+/* Runs one command to completion; returns the job's status or -errno. */
+static inline int emugpu_run(int fd, uint32_t op, uint64_t dst, uint64_t src,
+			     uint64_t size, uint64_t value)
+{
+	struct drm_emugpu_cmd c = emugpu_cmd(op, dst, src, size, value);
+	uint64_t seqno;
+	int ret = emugpu_submit(fd, &c, 1, &seqno);
+
+	return ret ? ret : emugpu_wait(fd, seqno, INT64_MAX);
+}
+
+/* One counter from debugfs, or -1. */
+static inline long long emugpu_stat(const char *key)
+{
+	char name[64];
+	long long value;
+	FILE *f = fopen(EMUGPU_STATS, "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63[^:]: %lld\n", name, &value) == 2) {
+		if (!strcmp(name, key)) {
+			fclose(f);
+			return value;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+/* Is job @seqno of some file running (its pages on the "hardware")? */
+static inline int emugpu_job_running(uint64_t seqno)
+{
+	char line[256], want[64];
+	FILE *f = fopen(EMUGPU_STATE, "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	snprintf(want, sizeof(want), "running job=%llu\n",
+		 (unsigned long long)seqno);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, want) != NULL;
+	fclose(f);
+	return found;
+}
+
+/*
+ * Waits until the engine runs job @seqno of @fd, yielding to it; false
+ * if the job ended first. The engine starts a queued job as soon as it
+ * gets the CPU, so this ends.
+ */
+static inline int emugpu_wait_running(int fd, uint64_t seqno)
+{
+	while (!emugpu_job_running(seqno)) {
+		if (emugpu_wait(fd, seqno, 0) != -ETIME)
+			return 0;
+		sched_yield();
+	}
+	return 1;
+}
+
+/* True when the driver holds no objects, mappings, jobs or memory. */
+static inline int emugpu_idle(void)
+{
+	static const char *const live[] = {
+		"objects", "shmem_bytes", "userptrs", "mappings", "jobs",
+	};
+	int ok = 1;
+
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		long long v = emugpu_stat(live[i]);
+
+		if (v != 0) {
+			diag("emugpu %s = %lld, want 0", live[i], v);
+			ok = 0;
+		}
+	}
+	return ok;
+}
+
+static inline int write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t len = (ssize_t)strlen(text);
+	int ok;
+
+	if (fd < 0)
+		return -errno;
+	ok = write(fd, text, len) == len;
+	close(fd);
+	return ok ? 0 : -EIO;
+}
+
+/* 64-bit FNV-1a, as EMUGPU_OP_CHECKSUM computes it. */
+static inline uint64_t fnv1a(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (n--)
+		h = (h ^ *s++) * 0x100000001b3ULL;
+	return h;
+}
+
+static inline void *anon(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+#endif /* EMUGPU_LIB_H */
