@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * oom_gpu - OOM while the GPU uses the victim's memory.
+ *
+ * usage: oom_gpu MODE [--no-cancel] [--job-timeout-ms N]
+ *
+ * The victim maps a large anonymous VMA, mirrors parts of it into emugpu
+ * as user pointers and runs a job that holds them (a SPIN that never ends
+ * by itself, plus FILLs of the other parts and of a small "trap" mapping).
+ * A second thread of the victim then munmaps the trap while the job runs:
+ * the notifier makes it wait for the job, uninterruptibly, so the victim
+ * cannot exit when it is killed and only the OOM reaper can give its
+ * memory back. That is the shape of a real GPU process stuck on a fence.
+ *
+ * MODE
+ *   busy       one 64 KiB user pointer in a 128 MiB VMA; global OOM
+ *   scattered  32 user pointers of 16 KiB spread through the VMA
+ *   whole      one user pointer over the whole VMA
+ *   memcg      as busy, inside a memory cgroup with memory.max
+ *   mrelease   no OOM: SIGKILL, then process_mrelease(2), deterministic
+ *   exit       no OOM: SIGKILL and exit(0) with jobs in flight
+ *
+ * --no-cancel sets emugpu's no_oom_cancel knob: the driver refuses the
+ * reaper like upstream drivers do, without cancelling the job.
+ *
+ * Roles and oom_score_adj: this process (-1000) runs the scenario; the
+ * victim (1000); a bystander (500) that holds 8 MiB and must survive; a
+ * hog (0) that allocates what only the victim's memory can provide. On a
+ * kernel that cannot reap the victim, the OOM killer moves on to the
+ * bystander and the hog: collateral kills, which fail "no_collateral".
+ *
+ * Output: KTAP, plus "# key=value" lines the runner reads (victim_pid,
+ * busy_kb, oom_cancels, ...).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "emugpu_lib.h"
+
+#define MiB		(1UL << 20)
+#define VMA_SIZE	(128 * MiB)
+#define VA_BUSY		0x1000000ULL
+#define VA_TRAP		0x100000ULL
+#define TRAP_SIZE	(4 * PAGE)
+#define CGROUP		"/sys/fs/cgroup/oomgpu"
+#define KNOB		"/sys/kernel/debug/emugpu/no_oom_cancel"
+
+struct mode {
+	const char *name;
+	unsigned int nbusy;	/* user pointers the job holds */
+	size_t busy_size;	/* each; 0: the whole VMA */
+	int oom;		/* 0: no OOM, the parent kills */
+	int memcg;
+};
+
+static const struct mode modes[] = {
+	{ "busy", 1, 64 * 1024, 1, 0 },
+	{ "scattered", 32, 16 * 1024, 1, 0 },
+	{ "whole", 1, 0, 1, 0 },
+	{ "memcg", 1, 64 * 1024, 1, 1 },
+	{ "mrelease", 1, 64 * 1024, 0, 0 },
+	{ "exit", 1, 64 * 1024, 0, 0 },
+};
+
+static const struct mode *mode;
+static int ready_pipe[2];
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void set_adj(const char *adj)
+{
+	if (write_text("/proc/self/oom_score_adj", adj))
+		_exit(90);
+}
+
+static void tell_parent(long value)
+{
+	if (write(ready_pipe[1], &value, sizeof(value)) != sizeof(value))
+		_exit(91);
+}
+
+static long hear_child(void)
+{
+	long value = -1;
+
+	if (read(ready_pipe[0], &value, sizeof(value)) != sizeof(value))
+		return -1;
+	return value;
+}
+
+static void join_cgroup(void)
+{
+	char pid[32];
+
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (mode->memcg && write_text(CGROUP "/cgroup.procs", pid))
+		_exit(92);
+}
+
+/* Reads field @key (kB) of /proc/@path/status; -1 if absent. */
+static long status_kb(const char *path, const char *key)
+{
+	char file[96], line[128];
+	long value = -1;
+	size_t len = strlen(key);
+	FILE *f;
+
+	snprintf(file, sizeof(file), "/proc/%s/status", path);
+	f = fopen(file, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, len) && line[len] == ':')
+			value = atol(line + len + 1);
+	fclose(f);
+	return value;
+}
+
+static char task_state(pid_t tid)
+{
+	char file[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(file, sizeof(file), "/proc/self/task/%d/stat", tid);
+	f = fopen(file, "r");
+	if (!f)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+static void *trap;
+static volatile pid_t munmap_tid;
+
+/* Unmaps memory the running job uses: waits for the job, in state D. */
+static void *munmap_thread(void *arg)
+{
+	(void)arg;
+	munmap_tid = (pid_t)syscall(SYS_gettid);
+	munmap(trap, TRAP_SIZE);
+	return NULL;
+}
+
+static void __attribute__((noreturn)) victim(void)
+{
+	struct drm_emugpu_cmd cmds[EMUGPU_MAX_CMDS];
+	size_t busy_size = mode->busy_size ? mode->busy_size : VMA_SIZE;
+	size_t stride = VMA_SIZE / mode->nbusy;
+	unsigned int n = 0, i;
+	pthread_t thread;
+	unsigned char *vma;
+	uint32_t handle;
+	uint64_t seqno;
+	int fd;
+
+	set_adj("1000");
+	join_cgroup();
+	fd = emugpu_open();
+	vma = anon(VMA_SIZE);
+	trap = anon(TRAP_SIZE);
+	if (fd < 0 || !vma || !trap)
+		_exit(93);
+	memset(vma, 0x5a, VMA_SIZE);
+	memset(trap, 0x5a, TRAP_SIZE);
+
+	/* Busy ranges centred in equal slices of the VMA. */
+	for (i = 0; i < mode->nbusy; i++) {
+		unsigned char *at = vma + i * stride + (stride - busy_size) / 2;
+		uint64_t va = VA_BUSY + i * (uint64_t)stride;
+
+		if (emugpu_userptr(fd, at, busy_size, 0, &handle) ||
+		    emugpu_bind(fd, handle, 0, va, busy_size))
+			_exit(94);
+		cmds[n++] = i ? emugpu_cmd(EMUGPU_OP_FILL, va, 0, busy_size, 1) :
+			    emugpu_cmd(EMUGPU_OP_SPIN, 0, va, busy_size, 0);
+	}
+	if (emugpu_userptr(fd, trap, TRAP_SIZE, 0, &handle) ||
+	    emugpu_bind(fd, handle, 0, VA_TRAP, TRAP_SIZE))
+		_exit(95);
+	cmds[n++] = emugpu_cmd(EMUGPU_OP_FILL, VA_TRAP, 0, TRAP_SIZE, 2);
+	if (emugpu_submit(fd, cmds, n, &seqno) ||
+	    !emugpu_wait_running(fd, seqno))
+		_exit(96);
+
+	if (pthread_create(&thread, NULL, munmap_thread, NULL))
+		_exit(97);
+	/* Until the munmap sleeps in the notifier, waiting for the job. */
+	while (!munmap_tid || task_state(munmap_tid) != 'D')
+		sched_yield();
+	tell_parent(munmap_tid);
+	for (;;)
+		pause();
+}
+
+static void __attribute__((noreturn)) bystander(void)
+{
+	unsigned char *p;
+
+	set_adj("500");
+	join_cgroup();
+	p = anon(8 * MiB);
+	if (!p)
+		_exit(93);
+	memset(p, 1, 8 * MiB);
+	tell_parent(0);
+	for (;;)
+		pause();
+}
+
+/* What the hog may take without the victim's memory. */
+static long long available(void)
+{
+	char line[128];
+	long long kb = -1, max, cur;
+	FILE *f;
+
+	if (mode->memcg) {
+		f = fopen(CGROUP "/memory.max", "r");
+		if (!f || fscanf(f, "%lld", &max) != 1)
+			return -1;
+		fclose(f);
+		f = fopen(CGROUP "/memory.current", "r");
+		if (!f || fscanf(f, "%lld", &cur) != 1)
+			return -1;
+		fclose(f);
+		return max - cur;
+	}
+	f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024;
+}
+
+/* Allocates all that is available plus 3/4 of the victim's VMA. */
+static void __attribute__((noreturn)) hog(void)
+{
+	long long want, got = 0;
+
+	set_adj("0");
+	join_cgroup();
+	want = available() + VMA_SIZE / 4 * 3;
+	while (got < want) {
+		unsigned char *p = anon(MiB);
+
+		if (!p)
+			_exit(98);
+		memset(p, 3, MiB);
+		got += MiB;
+	}
+	_exit(0);
+}
+
+static pid_t spawn(void (*fn)(void))
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		fn();
+	return pid;
+}
+
+static long long oom_kills(void)
+{
+	char line[128];
+	long long v = -1;
+	FILE *f = fopen(mode->memcg ? CGROUP "/memory.events" : "/proc/vmstat",
+			"r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "oom_kill %lld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static int setup_cgroup(void)
+{
+	/* Room for the victim and the bystander, not for the hog too. */
+	return write_text("/sys/fs/cgroup/cgroup.subtree_control", "+memory") ||
+	       (mkdir(CGROUP, 0755) && errno != EEXIST) ||
+	       write_text(CGROUP "/memory.max", "167772160");
+}
+
+static int killed(int status)
+{
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+static int run_oom(void)
+{
+	long long kills_before, kills, cancels_before;
+	pid_t by, vic, hg;
+	int st_vic, st_hog, by_alive, ok_vic;
+	double t0;
+
+	printf("1..4\n");
+	by = spawn(bystander);
+	if (hear_child() < 0)
+		return 1;
+	vic = spawn(victim);
+	if (hear_child() < 0) {
+		diag("the victim did not get its job running");
+		return 1;
+	}
+	printf("# victim_pid=%d\n# busy_kb=%zu\n# vma_kb=%lu\n", vic,
+	       (mode->busy_size ? mode->busy_size : VMA_SIZE) * mode->nbusy /
+	       1024, VMA_SIZE / 1024);
+	kills_before = oom_kills();
+	cancels_before = emugpu_stat("oom_cancels");
+
+	t0 = now();
+	hg = spawn(hog);
+	waitpid(hg, &st_hog, 0);
+	waitpid(vic, &st_vic, 0);
+	printf("# victim_gone_s=%.3f\n", now() - t0);
+	by_alive = waitpid(by, NULL, WNOHANG) == 0;
+	kill(by, SIGKILL);
+	waitpid(by, NULL, 0);
+	kills = oom_kills() - kills_before;
+	printf("# oom_kills=%lld\n# oom_cancels=%lld\n", kills,
+	       emugpu_stat("oom_cancels") - cancels_before);
+
+	ok_vic = CHECK(killed(st_vic));
+	ktap_result(ok_vic, 1, "victim_oom_killed");
+	ktap_result(CHECK(by_alive) && CHECK(kills == 1), 2, "no_collateral");
+	ktap_result(CHECK(WIFEXITED(st_hog) && !WEXITSTATUS(st_hog)), 3,
+		    "hog_got_its_memory");
+	ktap_result(emugpu_idle(), 4, "driver_idle");
+	return ktap_failed;
+}
+
+static int run_mrelease(void)
+{
+	long before, after, busy_kb = mode->busy_size / 1024;
+	char task[64];
+	int pidfd, ret, status;
+	pid_t vic;
+	long tid;
+
+	printf("1..3\n");
+	vic = spawn(victim);
+	tid = hear_child();
+	if (tid < 0)
+		return 1;
+	/* The leader exits at once; the stuck thread still has the mm. */
+	snprintf(task, sizeof(task), "%d/task/%ld", vic, tid);
+	before = status_kb(task, "RssAnon");
+	pidfd = (int)syscall(SYS_pidfd_open, vic, 0);
+	if (!CHECK(pidfd >= 0) ||
+	    !CHECK(!syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0)))
+		return 1;
+	ret = (int)syscall(SYS_process_mrelease, pidfd, 0) ? -errno : 0;
+	after = status_kb(task, "RssAnon");
+	printf("# victim_pid=%d\n# busy_kb=%ld\n# vma_kb=%lu\n", vic, busy_kb,
+	       VMA_SIZE / 1024);
+	printf("# mrelease=%d\n# rss_before_kb=%ld\n# rss_after_kb=%ld\n", ret,
+	       before, after);
+	/* All but the busy range, and what little else it mapped. */
+	ktap_result(CHECK(before > (long)(VMA_SIZE / 1024)) &&
+		    CHECK(after >= 0 && after <= busy_kb + 1024), 1,
+		    "reaped_around_busy_range");
+	ktap_result(CHECK(waitpid(vic, &status, 0) == vic) &&
+		    CHECK(killed(status)), 2, "victim_exits");
+	close(pidfd);
+	ktap_result(emugpu_idle(), 3, "driver_idle");
+	return ktap_failed;
+}
+
+/* A child with a job holding its memory; it tells the parent, then ends. */
+static void __attribute__((noreturn)) job_child(int do_exit)
+{
+	struct drm_emugpu_cmd spin;
+	unsigned char *mem = anon(16 * PAGE);
+	uint32_t handle;
+	uint64_t seqno;
+	int fd = emugpu_open();
+
+	spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_BUSY, 16 * PAGE, 0);
+	if (fd < 0 || !mem || emugpu_userptr(fd, mem, 16 * PAGE, 0, &handle) ||
+	    emugpu_bind(fd, handle, 0, VA_BUSY, 16 * PAGE) ||
+	    emugpu_submit(fd, &spin, 1, &seqno) ||
+	    !emugpu_wait_running(fd, seqno))
+		_exit(1);
+	tell_parent(0);
+	if (do_exit)
+		exit(0);
+	for (;;)
+		pause();
+}
+
+static void killed_child(void)
+{
+	job_child(0);
+}
+
+static void exiting_child(void)
+{
+	job_child(1);
+}
+
+static int run_exit(void)
+{
+	long long cancels = emugpu_stat("exit_cancels");
+	int status_k, status_e;
+	double t0, killed_s;
+	pid_t k, e;
+
+	printf("1..4\n");
+	/* Exit tears the mm down first: that unmap cancels the job. */
+	k = spawn(killed_child);
+	if (hear_child() < 0)
+		return 1;
+	t0 = now();
+	kill(k, SIGKILL);
+	waitpid(k, &status_k, 0);
+	killed_s = now() - t0;
+	e = spawn(exiting_child);
+	if (hear_child() < 0)
+		return 1;
+	waitpid(e, &status_e, 0);
+	printf("# killed_exit_s=%.3f\n# exit_cancels=%lld\n", killed_s,
+	       emugpu_stat("exit_cancels") - cancels);
+	ktap_result(CHECK(killed(status_k)), 1, "sigkill_with_job_in_flight");
+	ktap_result(CHECK(WIFEXITED(status_e) && !WEXITSTATUS(status_e)), 2,
+		    "exit_with_job_in_flight");
+	/* Neither waited for the job timeout: their exits cancelled. */
+	ktap_result(CHECK(emugpu_stat("exit_cancels") - cancels == 2), 3,
+		    "exit_cancels_jobs");
+	ktap_result(emugpu_idle(), 4, "driver_idle");
+	return ktap_failed;
+}
+
+int main(int argc, char **argv)
+{
+	const char *timeout = "5000";
+	int no_cancel = 0, ret;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--no-cancel"))
+			no_cancel = 1;
+		else if (!strcmp(argv[i], "--job-timeout-ms") && i + 1 < argc)
+			timeout = argv[++i];
+		for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
+			if (!strcmp(argv[i], modes[m].name))
+				mode = &modes[m];
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("KTAP version 1\n");
+	if (!mode) {
+		printf("1..0 # SKIP usage: oom_gpu MODE [--no-cancel]\n");
+		return 2;
+	}
+	if (write_text("/proc/self/oom_score_adj", "-1000") ||
+	    write_text(KNOB, no_cancel ? "Y" : "N") ||
+	    write_text(EMUGPU_TIMEOUT, timeout) || pipe(ready_pipe) ||
+	    (mode->memcg && setup_cgroup())) {
+		diag("setup: %s", strerror(errno));
+		printf("1..0 # SKIP setup failed\n");
+		return 1;
+	}
+	printf("# mode=%s cancel=%s job_timeout_ms=%s\n", mode->name,
+	       no_cancel ? "no" : "yes", timeout);
+	if (mode->oom)
+		ret = run_oom();
+	else if (!strcmp(mode->name, "mrelease"))
+		ret = run_mrelease();
+	else
+		ret = run_exit();
+	return ret;
+}
