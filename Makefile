@@ -23,7 +23,7 @@ list:
 
 # The main job: OOM scenarios on every flavour, one table.
 run: deps
-	$(RUNNER) run $(S)
+	$(RUNNER) run $(if $(S),,--docs $(CURDIR)/docs) $(S)
 
 # Everything with assertions; ends with "N passed, N failed".
 test: deps runner-check patches-check

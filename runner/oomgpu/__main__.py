@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import shutil
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import deps, patches, report
 from .judge import Outcome, judge
 from .kbuild import FLAVOURS, BuildError, Tree, log
+from .plot import write_plot
 from .rootfs import build_initramfs
 from .scenarios import Scenario, load_catalogue
 from .uml import boot
@@ -54,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument('patterns', nargs='*', help='scenario names or globs')
         c.add_argument('--flavour', action='append', choices=list(FLAVOURS))
         c.add_argument('--jobs', type=int, default=os.cpu_count() or 1)
+        if name == 'run':
+            c.add_argument('--docs', type=Path,
+                           help='also write results.md and the plot here')
     s = sub.add_parser('show', help='run one scenario, console on screen')
     s.add_argument('scenario')
     s.add_argument('--flavour', choices=list(FLAVOURS), default='patched')
@@ -126,6 +132,24 @@ def _patches_check(tree: Tree, with_builds: bool) -> int:
     return 1 if bad else 0
 
 
+def _publish(outcomes: list[Outcome], results: Path,
+             docs: Path | None) -> None:
+    """results.md and the plot in @results, and copies in @docs."""
+    png = write_plot(outcomes, results)
+    when = time.strftime('%Y-%m-%d %H:%M %Z')
+    md = report.markdown(outcomes, 'make run', png.name if png else None,
+                         when)
+    (results / 'results.md').write_text(md)
+    if docs is None:
+        return
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / 'results.md').write_text(md)
+    if png:
+        shutil.copy2(png, docs / png.name)
+    log(f'wrote {docs / "results.md"}' + (f' and {png.name}' if png else
+                                           ' (no gnuplot: no plot)'))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -137,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             _kernels(tree, args.flavour or list(FLAVOURS))
             return 0
         if args.command == 'rootfs':
-            build_initramfs(TOP, args.build_dir, tree.uapi_include())
+            build_initramfs(
+                TOP, args.build_dir, tree.uapi_include())
             return 0
         if args.command == 'patches-check':
             return _patches_check(tree, not args.no_builds)
@@ -150,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
             scenario = cat.select([args.scenario], [])[0]
             linux = tree.build(args.flavour)
-            initramfs = build_initramfs(TOP, args.build_dir, tree.uapi_include())
+            initramfs = build_initramfs(
+                TOP, args.build_dir, tree.uapi_include())
             out = _run_one(scenario, args.flavour, linux, initramfs,
                            _results_dir(args.results_dir), echo=True)
             print(f'{out.label}: {out.status.value}'
@@ -159,12 +185,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if out.status.ok else 1
         scenarios = _scenarios(args)
         kernels = _kernels(tree, args.flavour or list(FLAVOURS))
-        initramfs = build_initramfs(TOP, args.build_dir, tree.uapi_include())
+        initramfs = build_initramfs(
+                TOP, args.build_dir, tree.uapi_include())
         results = _results_dir(args.results_dir)
         outcomes = _run_matrix(scenarios, kernels, initramfs, results,
                                args.jobs)
         report.write_all(outcomes, results)
         if args.command == 'run':
+            _publish(outcomes, results, args.docs)
             print(report.table(outcomes), end='')
         else:
             print(report.ktap(outcomes), end='')

@@ -23,6 +23,7 @@ PACKAGES = {
     'python3-ply': "checkpatch.pl's SPDX check (scripts/spdxcheck.py)",
     'python3-git': "checkpatch.pl's SPDX check (scripts/spdxcheck.py)",
     'codespell': "checkpatch.pl's spelling check",
+    'gnuplot-nox': "make run's plot of reaped memory over time",
 }
 
 

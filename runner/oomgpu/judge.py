@@ -13,8 +13,35 @@ from .splat import Splat, find_splats
 from .uml import Boot
 
 _VICTIM = re.compile(r'victim_pid=(\d+)')
+# "# key=value" diagnostics: numbers a scenario program reports.
+_METRIC = re.compile(r'^(\w+)=(-?\d+(?:\.\d+)?)$')
 # The flavour without the OOM series, where reproducing scenarios must fail.
 BASELINE = 'baseline'
+# With the series, the reaper's first pass must take back at least this
+# share of the victim's anonymous memory that no device job was using.
+FIRST_PASS_MIN = 0.99
+
+
+@dataclass
+class Reaping:
+    anon_at_kill_kb: int
+    reaped_kb: int | None          # None: the victim exited first
+    busy_kb: float | None          # what the program says its jobs held
+    seconds: float | None          # kill to the first reaper report
+    gave_up: float | None = None   # kill to "unable to reap", if no report
+
+    @property
+    def non_busy_kb(self) -> int | None:
+        if self.busy_kb is None:
+            return None
+        return max(self.anon_at_kill_kb - int(self.busy_kb), 0)
+
+    @property
+    def share(self) -> float | None:
+        """Reaped share of the memory no job was using."""
+        if self.reaped_kb is None or not self.non_busy_kb:
+            return None
+        return min(self.reaped_kb / self.non_busy_kb, 1.0)
 
 
 @dataclass
@@ -34,6 +61,30 @@ class Outcome:
     # The program's failures were the expected outcome (a self-check, or a
     # scenario reproducing the bug on baseline).
     failures_expected: bool = False
+    # "# key=value" numbers from the program (busy_kb, oom_cancels, ...).
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def reaping(self) -> 'Reaping | None':
+        """What came back of the victim's memory, by the reaper's first
+        pass (OOM) or by process_mrelease(2)."""
+        busy = self.metrics.get('busy_kb')
+        if 'rss_before_kb' in self.metrics:
+            before = int(self.metrics['rss_before_kb'])
+            after = int(self.metrics.get('rss_after_kb', before))
+            return Reaping(before, before - after, busy, None)
+        v = self.victim
+        if v is None:
+            return None
+        first = v.first_pass()
+        if first is None:
+            # Nothing reported: the reaper gave up, or the victim's exit
+            # freed its memory before the reaper's first pass.
+            gave_up = None if v.unable_at is None else v.unable_at - v.time
+            return Reaping(v.anon_rss_kb, 0 if v.reap_failed else None,
+                           busy, None, gave_up)
+        return Reaping(v.anon_rss_kb, v.anon_rss_kb - first[1], busy,
+                       first[0] - v.time)
+
 
     @property
     def label(self) -> str:
@@ -54,8 +105,11 @@ def judge(scenario: Scenario, flavour: str, boot: Boot,
     docs = parse_log(boot.console)
     out = Outcome(scenario, flavour, log_path, boot, docs,
                   find_splats(boot.console), parse_oom(boot.console))
+    out.metrics = _metrics(docs)
     _oom_facts(out)
     program_problems = _program_problems(out)
+    if flavour != BASELINE:
+        program_problems += _reaping_problems(out)
     splat_problems = [f'kernel splat ({s.kind}): {s.line}' for s in out.splats]
     reproducing = scenario.reproduces and flavour == BASELINE
 
@@ -124,6 +178,30 @@ def _victim_pid(out: Outcome) -> int | None:
             if m:
                 return int(m.group(1))
     return None
+
+
+def _metrics(docs: list[Document]) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for doc in docs:
+        for text in doc.diagnostics + [d for t in doc.tests
+                                       for d in t.diagnostics]:
+            m = _METRIC.match(text.strip())
+            if m:
+                found[m.group(1)] = float(m.group(2))
+    return found
+
+
+def _reaping_problems(out: Outcome) -> list[str]:
+    """With the series: the first pass takes back what no job uses."""
+    r = out.reaping()
+    if r is None or r.busy_kb is None or r.reaped_kb is None:
+        return []
+    share = r.share
+    if share is not None and share < FIRST_PASS_MIN:
+        return [f'first pass reaped {r.reaped_kb} of {r.non_busy_kb} kB '
+                f'not in use by the device ({share:.1%} < '
+                f'{FIRST_PASS_MIN:.0%})']
+    return []
 
 
 def _oom_facts(out: Outcome) -> None:

@@ -23,6 +23,9 @@ _REAPED = re.compile(_STAMP + r'oom_reaper: reaped process (?P<pid>\d+) '
                      r'\((?P<comm>[^)]*)\),? (?:but (?P<busy>\d+)kB busy in '
                      r'mmu notifiers, )?now anon-rss:(?P<anon>\d+)kB')
 _UNABLE = re.compile(_STAMP + r'oom_reaper: unable to reap pid:(?P<pid>\d+)')
+# Written to /dev/kmsg by the scenario program when it has reaped (wait(2))
+# the victim, so the kernel's clock says when the memory was all back.
+_GONE = re.compile(_STAMP + r'oomgpu: victim (?P<pid>\d+) gone')
 
 
 @dataclass
@@ -38,6 +41,35 @@ class OomKill:
     # The reaper's passes that left parts busy (oom-reap series), in order:
     # (guest time, busy kB, anon-rss kB after the pass).
     partial_reaps: list[tuple[float, int, int]] = field(default_factory=list)
+    unable_at: float | None = None
+    gone_at: float | None = None
+
+    def first_pass(self) -> tuple[float, int] | None:
+        """(guest time, anon-rss kB after) of the reaper's first report."""
+        passes = [(t, anon) for t, _, anon in self.partial_reaps]
+        if self.reaped_at is not None and \
+                self.anon_rss_after_reap_kb is not None:
+            passes.append((self.reaped_at, self.anon_rss_after_reap_kb))
+        return min(passes) if passes else None
+
+    def rss_timeline(self) -> list[tuple[float, int]]:
+        """(seconds after the kill, victim anon-rss kB) at each event the
+        kernel log shows: the kill, each reaper report, the reaper giving
+        up, and the victim gone (0)."""
+        points = [(0.0, self.anon_rss_kb)]
+        events = [(t, anon) for t, _, anon in self.partial_reaps]
+        if self.reaped_at is not None and \
+                self.anon_rss_after_reap_kb is not None:
+            events.append((self.reaped_at, self.anon_rss_after_reap_kb))
+        last = self.anon_rss_kb
+        for t, anon in sorted(events):
+            points.append((t - self.time, anon))
+            last = anon
+        if self.unable_at is not None:
+            points.append((self.unable_at - self.time, last))
+        if self.gone_at is not None:
+            points.append((self.gone_at - self.time, 0))
+        return sorted(points)
 
     @property
     def reaped_kb(self) -> int | None:
@@ -91,6 +123,13 @@ def parse_oom(lines: Iterable[str]) -> OomLog:
             kill = _latest(log, int(m['pid']))
             if kill:
                 kill.reap_failed = True
+                kill.unable_at = float(m['time'])
+            continue
+        m = _GONE.match(line)
+        if m:
+            kill = _latest(log, int(m['pid']))
+            if kill:
+                kill.gone_at = float(m['time'])
     return log
 
 

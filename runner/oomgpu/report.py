@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from .judge import Outcome
+from .judge import BASELINE, Outcome
 from .oomlog import OomKill
 from .ktap import Status, TestResult, format_result
 
@@ -90,6 +90,8 @@ def outcome_json(out: Outcome) -> dict[str, Any]:
         },
         'splats': [{'kind': s.kind, 'time': s.time, 'line': s.line}
                    for s in out.splats],
+        'metrics': out.metrics,
+        'reaping': _reaping_json(out),
         'oom': None if victim is None else {
             'victim_pid': victim.pid,
             'victim_comm': victim.comm,
@@ -99,8 +101,19 @@ def outcome_json(out: Outcome) -> dict[str, Any]:
             'reap_failed': victim.reap_failed,
             'collateral_kills': [{'pid': k.pid, 'comm': k.comm}
                                  for k in out.collateral],
+            'rss_timeline_kb': victim.rss_timeline(),
         },
     }
+
+
+def _reaping_json(out: Outcome) -> dict[str, Any] | None:
+    r = out.reaping()
+    if r is None:
+        return None
+    return {'anon_at_kill_kb': r.anon_at_kill_kb, 'reaped_kb': r.reaped_kb,
+            'busy_kb': r.busy_kb, 'non_busy_kb': r.non_busy_kb,
+            'share_of_non_busy': r.share, 'seconds_to_first_pass': r.seconds,
+            'seconds_to_give_up': r.gave_up}
 
 
 def summary_json(outcomes: list[Outcome]) -> str:
@@ -137,25 +150,71 @@ def reaper_outcome(kill: OomKill | None) -> str:
     return 'exited first'
 
 
+def reproduces_on_baseline(out: Outcome, outcomes: list[Outcome]) -> str:
+    """For a scenario that claims to show the bug: did baseline fail it?"""
+    if not out.scenario.reproduces:
+        return '-'
+    base = [o for o in outcomes if o.scenario.name == out.scenario.name
+            and o.flavour == BASELINE]
+    if not base:
+        return 'not run'
+    return 'yes' if base[0].status.ok and base[0].failures_expected \
+        else 'no'
+
+
+def _reaped_cell(out: Outcome) -> tuple[str, str, str]:
+    """(reaped kB, % of the memory no job used, seconds) for the table."""
+    r = out.reaping()
+    if r is None:
+        return '-', '-', '-'
+    if r.reaped_kb is None:
+        return 'exited first', '-', '-'
+    share = '-' if r.share is None else f'{r.share:.1%}'
+    if r.seconds is None and r.gave_up is not None:
+        return f'{r.reaped_kb} kB', share, f'gave up {r.gave_up:.2f} s'
+    return f'{r.reaped_kb} kB', share, _fmt(r.seconds, ' s')
+
+
 def table(outcomes: list[Outcome]) -> str:
     """The OOM table: one row per scenario and flavour."""
-    head = ('scenario', 'flavour', 'anon-rss at kill', 'reaper',
-            'kill->reap', 'collateral', 'verdict')
+    head = ('scenario', 'flavour', 'anon-rss at kill', 'reaped 1st pass',
+            '% of non-busy', 'kill->reap', 'collateral', 'jobs cancelled',
+            'verdict', 'reproduces on baseline')
     rows = [head]
     for out in outcomes:
-        v = out.victim
+        r = out.reaping()
+        reaped, share, secs = _reaped_cell(out)
+        cancels = out.metrics.get('oom_cancels')
         rows.append((
             out.scenario.name, out.flavour,
-            _fmt(v.anon_rss_kb if v else None, ' kB'),
-            reaper_outcome(v),
-            _fmt(v.time_to_reap if v else None, ' s'),
-            str(len(out.collateral)) if v else '-',
-            out.status.value))
+            _fmt(r.anon_at_kill_kb if r else None, ' kB'),
+            reaped, share, secs,
+            str(len(out.collateral)) if out.victim else '-',
+            '-' if cancels is None else str(int(cancels)),
+            out.status.value, reproduces_on_baseline(out, outcomes)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
              for r in rows]
     lines.insert(1, '  '.join('-' * w for w in widths))
     return '\n'.join(lines) + '\n'
+
+
+def markdown(outcomes: list[Outcome], command: str, plot: str | None,
+             when: str) -> str:
+    """docs/results.md: the table, the plot, and how they were made."""
+    lines = [
+        '# Results', '',
+        f'Produced by `{command}` on {when} (guest times from the kernel '
+        'log; `reaped 1st pass` is the victim\'s anon-rss at the kill minus '
+        'what the reaper\'s first report left, or for process_mrelease the '
+        'RssAnon before minus after; `% of non-busy` divides by the memory '
+        'no device job was using).', '',
+        '```', table(outcomes).rstrip(), '```', '']
+    if plot:
+        lines += [f'![anon-rss of the victim after the kill]({plot})', '']
+    lines += ['Per-scenario logs, KTAP, JUnit and JSON are in the run\'s '
+              '`results/<timestamp>/` directory.', '']
+    return '\n'.join(lines)
 
 
 def write_all(outcomes: list[Outcome], directory: Path) -> None:

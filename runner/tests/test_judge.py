@@ -5,6 +5,7 @@ from pathlib import Path
 
 from oomgpu.judge import judge
 from oomgpu.ktap import Status
+from oomgpu.report import table
 from oomgpu.scenarios import Scenario
 from oomgpu.uml import Boot, scenario_exit
 
@@ -102,3 +103,70 @@ class ReproducesTest(unittest.TestCase):
                     _boot('uml_oom_smoke.log'), Path('x.log'))
         self.assertEqual(out.status, Status.FAIL)
         self.assertIn('does not reproduce on baseline', out.problems[0])
+
+
+def _oom_gpu(reproduces: bool = True) -> Scenario:
+    return Scenario('oom-gpu-busy-nocancel', '', ('oom',), '256M', 120,
+                    False, (), 'pass', 'ktap', reproduces)
+
+
+class OomGpuTest(unittest.TestCase):
+    """The headline scenario on both kernels, from real logs."""
+
+    def test_baseline_reproduces(self) -> None:
+        out = judge(_oom_gpu(), 'baseline',
+                    _boot('uml_oom_gpu_busy_nocancel_baseline.log', 1),
+                    Path('x.log'))
+        self.assertEqual(out.status, Status.PASS, out.problems)
+        self.assertTrue(out.failures_expected)
+        self.assertIn('no_collateral', out.note)
+        self.assertEqual(len(out.collateral), 2)
+        r = out.reaping()
+        assert r is not None
+        self.assertEqual(r.reaped_kb, 0)
+        self.assertIsNotNone(r.gave_up)
+
+    def test_patched_reaps_around_the_busy_range(self) -> None:
+        out = judge(_oom_gpu(), 'patched',
+                    _boot('uml_oom_gpu_busy_nocancel_patched.log'),
+                    Path('x.log'))
+        self.assertEqual(out.status, Status.PASS, out.problems)
+        self.assertEqual(out.metrics['busy_kb'], 80)
+        r = out.reaping()
+        assert r is not None and r.share is not None
+        self.assertGreaterEqual(r.share, 0.99)
+        self.assertEqual(out.collateral, [])
+        assert out.victim is not None
+        timeline = out.victim.rss_timeline()
+        self.assertEqual(timeline[0], (0.0, out.victim.anon_rss_kb))
+        self.assertEqual(timeline[-1][1], 0)
+
+    def test_a_poor_first_pass_fails_on_patched(self) -> None:
+        boot = _boot('uml_oom_gpu_busy_nocancel_patched.log')
+        boot.console = [line.replace('now anon-rss:80kB',
+                                     'now anon-rss:65600kB')
+                        for line in boot.console]
+        out = judge(_oom_gpu(), 'patched', boot, Path('x.log'))
+        self.assertEqual(out.status, Status.FAIL)
+        self.assertTrue(any('first pass reaped' in p for p in out.problems),
+                        out.problems)
+
+    def test_patched_log_does_not_reproduce_on_baseline(self) -> None:
+        out = judge(_oom_gpu(), 'baseline',
+                    _boot('uml_oom_gpu_busy_nocancel_patched.log'),
+                    Path('x.log'))
+        self.assertEqual(out.status, Status.FAIL)
+        self.assertIn('does not reproduce', out.problems[0])
+
+    def test_table_reports_both_flavours(self) -> None:
+        outs = [judge(_oom_gpu(), 'baseline',
+                      _boot('uml_oom_gpu_busy_nocancel_baseline.log', 1),
+                      Path('x.log')),
+                judge(_oom_gpu(), 'patched',
+                      _boot('uml_oom_gpu_busy_nocancel_patched.log'),
+                      Path('x.log'))]
+        rows = table(outs).splitlines()
+        self.assertIn('reproduces on baseline', rows[0])
+        self.assertTrue(rows[2].endswith('PASS     yes'), rows[2])
+        self.assertIn('gave up', rows[2])
+        self.assertIn('100.0%', rows[3])

@@ -28,7 +28,8 @@ class CatalogueTest(unittest.TestCase):
         self.assertEqual([s.name for s in self.cat.select(['oom-sm*'], [])],
                          ['oom-smoke'])
         kunit = self.cat.select(['kunit*'], [])
-        self.assertEqual([s.name for s in kunit], ['kunit', 'kunit-oom-reap'])
+        self.assertEqual([s.name for s in kunit],
+                         ['kunit', 'kunit-oom-reap', 'kunit-emugpu'])
         self.assertIn('kunit.enable=1', kunit[1].kernel_args())
         self.assertIn('oomgpu.scenario=kunit', kunit[1].kernel_args())
         with self.assertRaises(ValueError):
