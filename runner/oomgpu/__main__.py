@@ -119,10 +119,10 @@ def _patches_check(tree: Tree, with_builds: bool) -> int:
     reports = patches.check_all(tree, with_builds)
     bad = 0
     for rep in reports:
-        print(f'{rep.name}: {len(rep.patches)} patches, checkpatch --strict '
-              f'(ignoring {",".join(patches.CHECKPATCH_IGNORE)}), git am onto'
-              f' the base' + (', a build after every patch' if with_builds
-                              else ''))
+        checks = rep.checks or ('git am onto the base' + (
+            ', a build after every patch' if with_builds else ''))
+        print(f'{rep.name}: {len(rep.patches)} patch(es), checkpatch --strict'
+              f' (ignoring {",".join(patches.CHECKPATCH_IGNORE)}), {checks}')
         for who in rep.maintainers:
             print(f'  to/cc: {who}')
         for problem in rep.problems:

@@ -43,6 +43,8 @@ DRIVER_HOOKS = (
 )
 DRIVER_SUBJECT = 'drm/emugpu: add an emulated GPU with user pointers'
 CONFIG_FRAGMENTS = ('base.config', 'debug.config')
+# The driver as a module: the build check of `make patches-check`.
+MODULE_FRAGMENTS = ('base.config', 'module.config')
 
 _GIT_IDENTITY = {
     'GIT_AUTHOR_NAME': 'oomgpu', 'GIT_AUTHOR_EMAIL': 'oomgpu@localhost',
@@ -294,14 +296,15 @@ class Tree:
 
     # -- configuration and build -----------------------------------------
 
-    def configure(self, flavour: str, src: Path, validate: bool = True
-                  ) -> Path:
+    def configure(self, flavour: str, src: Path, validate: bool = True,
+                  fragments: tuple[str, ...] = CONFIG_FRAGMENTS) -> Path:
         """Writes the fragments as .config in build/out/@flavour and runs
-        olddefconfig; with @validate, fails if a fragment line was lost."""
+        olddefconfig; with @validate, fails if a fragment line was lost.
+        A later fragment's CONFIG_X replaces an earlier one's."""
         out = self.outputs / flavour
         out.mkdir(parents=True, exist_ok=True)
-        fragments = [self.top / 'kernel-config' / f for f in CONFIG_FRAGMENTS]
-        text = ''.join(f.read_text() for f in fragments)
+        text = merge_fragments([(self.top / 'kernel-config' / f).read_text()
+                                for f in fragments])
         stamp = out / '.oomgpu-config'
         if stamp.exists() and stamp.read_text() == text and \
                 (out / '.config').exists():
@@ -326,6 +329,31 @@ class Tree:
         self.make(out, src)
         return out / 'linux'
 
+    def build_driver_module(self) -> Path:
+        """Builds the patched tree with emugpu as a module (=m), as a
+        distribution would; returns the path of emugpu.ko."""
+        base = self.ensure_base()
+        src = self.ensure_worktree('patched', base)
+        out = self.configure('module', src, fragments=MODULE_FRAGMENTS)
+        log(f'module: building UML with emugpu=m in {out}')
+        self.make(out, src)
+        ko = out / DRIVER_DIR / 'emugpu.ko'
+        if not ko.exists():
+            raise BuildError(f'{ko} was not built')
+        return ko
+
+    def export_driver_patch(self, dest: Path) -> Path:
+        """The driver's commit on top of the patched flavour, as a patch
+        for dri-devel (git format-patch)."""
+        base = self.ensure_base()
+        src = self.ensure_worktree('patched', base)
+        dest.mkdir(parents=True, exist_ok=True)
+        for old in dest.glob('*.patch'):
+            old.unlink()
+        name = run(['git', 'format-patch', '-1', '-o', str(dest),
+                    f'--base={base}', 'HEAD'], cwd=src).strip()
+        return Path(name)
+
     def make(self, out: Path, src: Path) -> None:
         """Builds (incrementally) the kernel of @src in @out."""
         jobs = os.cpu_count() or 1
@@ -338,6 +366,27 @@ class Tree:
         start = time.monotonic()
         run(cmd, cwd=src, env=env)
         log(f'{out.name}: built in {time.monotonic() - start:.0f} s')
+
+
+def merge_fragments(texts: list[str]) -> str:
+    """Concatenates config fragments; where a later one sets a symbol an
+    earlier one set, the earlier line goes, so validation checks what
+    was meant."""
+    later: set[str] = set()
+    kept: list[list[str]] = []
+    for text in reversed(texts):
+        lines = []
+        for line in text.splitlines(keepends=True):
+            m = re.match(r'^(?:# )?(CONFIG_\w+)[= ]', line)
+            if m and m.group(1) in later:
+                continue
+            lines.append(line)
+        for line in lines:
+            m = re.match(r'^(?:# )?(CONFIG_\w+)[= ]', line)
+            if m:
+                later.add(m.group(1))
+        kept.append(lines)
+    return ''.join(''.join(lines) for lines in reversed(kept))
 
 
 def check_config(fragment: str, config: str) -> list[str]:

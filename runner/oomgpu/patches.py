@@ -32,6 +32,8 @@ class SeriesReport:
     patches: list[Path]
     problems: list[str] = field(default_factory=list)
     maintainers: list[str] = field(default_factory=list)
+    # What was checked besides checkpatch, for the summary line.
+    checks: str = ''
 
 
 def _series_dirs(top: Path) -> list[Path]:
@@ -133,6 +135,27 @@ def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
     return broken
 
 
+def check_driver(tree: Tree, with_builds: bool) -> SeriesReport:
+    """emugpu as the patch the build commits (exported to
+    build/emugpu-patch/): checkpatch, maintainers, and a build as a
+    module next to the =y build of the flavours."""
+    patch = tree.export_driver_patch(tree.build_dir / 'emugpu-patch')
+    report = SeriesReport('emugpu (build/emugpu-patch)', [patch],
+                          checks='git format-patch from the patched '
+                          'flavour' + (', a build with emugpu=m'
+                                       if with_builds else ''))
+    for finding in checkpatch(tree.repo, patch):
+        report.problems.append(f'checkpatch: {finding}')
+    report.maintainers = maintainers(tree.repo, [patch])
+    if with_builds:
+        try:
+            ko = tree.build_driver_module()
+            log(f'module: {ko.name} built, {ko.stat().st_size // 1024} KiB')
+        except BuildError as err:
+            report.problems.append(f'does not build as a module: {err}')
+    return report
+
+
 def check_all(tree: Tree, with_builds: bool = True) -> list[SeriesReport]:
     base = tree.ensure_base()
     reports = []
@@ -171,4 +194,5 @@ def check_all(tree: Tree, with_builds: bool = True) -> list[SeriesReport]:
             report.problems += [f'does not build after {b}' for b in broken
                                 if any(b.startswith(p.name)
                                        for p in report.patches)]
+    reports.append(check_driver(tree, with_builds))
     return reports
