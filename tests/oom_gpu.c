@@ -338,15 +338,36 @@ static int run_oom(void)
 
 	t0 = now();
 	hg = spawn(hog);
-	waitpid(hg, &st_hog, 0);
-	waitpid(vic, &st_vic, 0);
-	printf("# victim_gone_s=%.3f\n", now() - t0);
-	/* On the kernel's clock, next to the OOM killer's and reaper's lines. */
-	snprintf(msg, sizeof(msg), "oomgpu: victim %d gone\n", vic);
-	write_text("/dev/kmsg", msg);
-	by_alive = waitpid(by, NULL, WNOHANG) == 0;
-	kill(by, SIGKILL);
-	waitpid(by, NULL, 0);
+	/* Reap the hog and the victim as they end, and the bystander if. */
+	by_alive = 1;
+	for (int left = 2; left;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
+
+		if (pid < 0)
+			return 1;
+		if (pid == by) {
+			by_alive = 0;
+			continue;
+		}
+		left--;
+		if (pid == hg) {
+			st_hog = status;
+			continue;
+		}
+		st_vic = status;
+		printf("# victim_gone_s=%.3f\n", now() - t0);
+		/* On the kernel's clock, next to the OOM killer's lines. */
+		snprintf(msg, sizeof(msg), "oomgpu: victim %d gone\n", vic);
+		write_text("/dev/kmsg", msg);
+	}
+	/* Died, and not reaped in the loop? Then it did not survive. */
+	if (by_alive && waitpid(by, NULL, WNOHANG) == by)
+		by_alive = 0;
+	if (by_alive) {
+		kill(by, SIGKILL);
+		waitpid(by, NULL, 0);
+	}
 	kills = oom_kills() - kills_before;
 	printf("# oom_kills=%lld\n# oom_cancels=%lld\n", kills,
 	       emugpu_stat("oom_cancels") - cancels_before);

@@ -1,8 +1,8 @@
 """The plot of make run: the victim's anonymous memory after the kill.
 
-One line per OOM scenario and flavour, from the kernel log's events (the
-kill, each reaper report, the reaper giving up, the victim gone); baseline
-dashed, patched solid. gnuplot draws it when installed; the data and the
+One line per OOM scenario, from the kernel log's events (the kill, each
+reaper report, the reaper giving up, the victim gone); one panel per
+flavour, baseline first, a scenario in the same colour in each. gnuplot draws it when installed; the data and the
 script are written either way, so the plot can be redrawn elsewhere.
 """
 
@@ -37,26 +37,33 @@ def write_plot(outcomes: list[Outcome], directory: Path) -> Path | None:
     data = directory / 'reap.dat'
     data.write_text('\n\n\n'.join(blocks) + '\n')
 
-    plots = []
     colours: dict[str, int] = {}
+    panels: dict[str, list[str]] = {}
     for i, (label, flavour, _) in enumerate(series):
         scenario = label.rsplit('@', 1)[0]
         colour = colours.setdefault(scenario, len(colours) + 1)
-        dash = 2 if flavour == BASELINE else 1
-        plots.append(f"'reap.dat' index {i} using 1:2 with steps "
-                     f'linecolor {colour} dashtype {dash} linewidth 2 '
-                     f"title '{label}'")
+        panels.setdefault(flavour, []).append(
+            f"'reap.dat' index {i} using 1:2 with steps linecolor {colour} "
+            f"linewidth 2 title '{scenario}'")
+    # Baseline first, then the other flavours, side by side.
+    order = sorted(panels, key=lambda f: (f != BASELINE, f))
     script = directory / 'reap.gp'
-    script.write_text(
-        'set terminal png size 1100,650 noenhanced\n'
-        "set output 'reap.png'\n"
-        "set title \"Victim's anonymous memory after the OOM kill "
-        '(baseline dashed, patched solid)"\n'
-        "set xlabel 'guest seconds after the kill'\n"
-        "set ylabel 'anon-rss (MiB)'\n"
-        'set key below\n'
-        'set yrange [0:*]\n'
-        'plot ' + ', \\\n     '.join(plots) + '\n')
+    text = [
+        f'set terminal pngcairo size {600 * len(order)},520 noenhanced',
+        "set output 'reap.png'",
+        f'set multiplot layout 1,{len(order)} title "Victim\'s anonymous '
+        'memory after the OOM kill (kernel log events)"',
+        "set xlabel 'guest seconds after the kill'",
+        "set ylabel 'anon-rss (MiB)'",
+        'set key bottom left font ",9"',
+        f'set xrange [0:{max(p[0] for _, _, pts in series for p in pts) + 1:.1f}]',
+        'set yrange [0:*]',
+    ]
+    for flavour in order:
+        text.append(f"set title '{flavour}'")
+        text.append('plot ' + ', \\\n     '.join(panels[flavour]))
+    text.append('unset multiplot')
+    script.write_text('\n'.join(text) + '\n')
     if not shutil.which('gnuplot'):
         return None
     res = subprocess.run(['gnuplot', script.name], cwd=directory,
