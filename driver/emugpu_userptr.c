@@ -202,8 +202,9 @@ const struct mmu_interval_notifier_ops emugpu_userptr_notifier_ops = {
  * may be cleared again before the caller marks the job running; the
  * caller checks, under vm->lock, and calls again.
  *
- * Return: 0, -EAGAIN (too many retries), -EFAULT (the range is gone, or
- * the process is), or another error of hmm_range_fault().
+ * Return: 0, -EAGAIN (too many retries), -EFAULT (the range is gone or
+ * no longer writable, or the process is gone), or another error of
+ * hmm_range_fault().
  */
 int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 {
@@ -254,6 +255,9 @@ int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 		trace_emugpu_fault(job->seqno, range.start, n, ret);
 		if (ret == -EBUSY)
 			goto retry;
+		/* -EPERM: a write fault on memory that is no longer writable. */
+		if (ret == -EPERM)
+			ret = -EFAULT;
 		if (ret)
 			break;
 

@@ -6,7 +6,8 @@
  * and checksum jobs run on them and the CPU checks every byte. Then what
  * the CPU side may do to a user pointer while the device uses it: a job
  * writing into it, madvise(DONTNEED) (the next job re-faults), fork and
- * copy-on-write, munmap during a job (waits for it; later jobs fail
+ * copy-on-write; mprotect, madvise and fork while a job runs (each waits
+ * for the job); munmap during a job (waits for it; later jobs fail
  * cleanly), JOB_RELEASE, the job timeout, closing the file and SIGKILL
  * with jobs in flight. At the end the driver holds nothing.
  */
@@ -200,6 +201,67 @@ static int test_munmap_during_job(void)
 				   &(struct drm_gem_close){ .handle = handle }));
 }
 
+/*
+ * Starts a 100 ms SPIN over the first 16 pages of the user pointer and
+ * returns once the engine runs it.
+ */
+static int spin_on_user(uint64_t *seqno)
+{
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_U,
+						16 * PAGE, 100000000);
+
+	return CHECK(!emugpu_submit(fd, &spin, 1, seqno)) &&
+	       CHECK(emugpu_wait_running(fd, *seqno));
+}
+
+static int test_cpu_side_during_job(void)
+{
+	long long waited = emugpu_stat("inval_waited");
+	uint64_t seqno, sum;
+	int status;
+	pid_t pid;
+
+	/* mprotect: waits for the job; then writes fail, reads work. */
+	if (!spin_on_user(&seqno) ||
+	    !CHECK(!mprotect(user, 16 * PAGE, PROT_READ)) ||
+	    !CHECK(emugpu_wait(fd, seqno, 0) == 0) ||
+	    !CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_U, 0, PAGE, 7) ==
+		   -EFAULT) ||
+	    !CHECK(!mprotect(user, 16 * PAGE, PROT_READ | PROT_WRITE)))
+		return 0;
+
+	/* madvise(DONTNEED): waits; the next job sees the zero pages. */
+	memset(user, 0x66, 16 * PAGE);
+	if (!spin_on_user(&seqno) ||
+	    !CHECK(!madvise(user, 16 * PAGE, MADV_DONTNEED)) ||
+	    !CHECK(emugpu_wait(fd, seqno, 0) == 0) ||
+	    !CHECK(emugpu_run(fd, EMUGPU_OP_CHECKSUM, VA_A, VA_U, 16 * PAGE,
+			      0) == 0))
+		return 0;
+	memcpy(&sum, cpu_a, 8);
+	memset(cpu_b, 0, 16 * PAGE);
+	if (!CHECK(sum == fnv1a(cpu_b, 16 * PAGE)))
+		return 0;
+
+	/* fork: write-protecting the parent's pages for COW waits too. */
+	memset(user, 0x77, 16 * PAGE);
+	if (!spin_on_user(&seqno))
+		return 0;
+	pid = fork();
+	if (pid == 0)
+		_exit(user[0] == 0x77 ? 0 : 1);
+	if (!CHECK(pid > 0) || !CHECK(waitpid(pid, &status, 0) == pid) ||
+	    !CHECK(WIFEXITED(status) && !WEXITSTATUS(status)) ||
+	    !CHECK(emugpu_wait(fd, seqno, INT64_MAX) == 0))
+		return 0;
+	/* The device writes the parent's copy, not the child's. */
+	if (!CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_U, 0, PAGE, 0x78) == 0) ||
+	    !CHECK(all_bytes(user, PAGE, 0x78)))
+		return 0;
+	/* mprotect, madvise and fork each waited for a running job. */
+	return CHECK(emugpu_stat("inval_waited") >= waited + 3);
+}
+
 /* A second file with a job that never ends by itself. */
 static int spinning_file(unsigned char *mem, uint64_t *seqno)
 {
@@ -286,6 +348,7 @@ static const struct {
 	{ "fork_cow", test_fork_cow },
 	{ "job_release", test_job_release },
 	{ "job_timeout", test_job_timeout },
+	{ "cpu_side_during_job", test_cpu_side_during_job },
 	{ "munmap_during_job", test_munmap_during_job },
 	{ "close_with_jobs", test_close_with_jobs },
 	{ "sigkill_with_jobs", test_sigkill_with_jobs },

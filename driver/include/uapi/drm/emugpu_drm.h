@@ -190,8 +190,8 @@ struct drm_emugpu_submit {
  *	(-ECANCELED: cancelled: its file was closed, its process exited or
  *	 was chosen by the OOM killer; -ETIMEDOUT: it ran longer than the
  *	 job timeout, module parameter emugpu.job_timeout_ms; -EFAULT: its
- *	 user memory is gone; -EAGAIN: its user memory kept changing while
- *	 it was faulted in)
+ *	 user memory is gone, or no longer writable; -EAGAIN: its user
+ *	 memory kept changing while it was faulted in)
  *
  * Errors: -EINVAL (seqno never issued, timeout, flags), -ETIME (not done
  * within @timeout_ns), -EINTR / -ERESTARTSYS (signal).
