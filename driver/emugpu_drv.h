@@ -144,6 +144,12 @@ struct emugpu_userptr {
 	unsigned long addr;
 	bool read_only;
 	struct list_head mappings;	/* under vm->lock */
+	/*
+	 * Blockable invalidations waiting for a running job before they
+	 * clear our entries (under vm->lock): until they have, the entries
+	 * are stale, and no other job may start on them.
+	 */
+	unsigned int invalidating;
 };
 
 enum emugpu_job_state {
@@ -222,6 +228,7 @@ struct drm_gem_object *emugpu_gem_create_object(struct drm_device *drm,
 
 /* emugpu_userptr.c */
 extern const struct mmu_interval_notifier_ops emugpu_userptr_notifier_ops;
+bool emugpu_pte_valid(const struct emugpu_mapping *map, unsigned long i);
 int emugpu_userptr_ioctl(struct drm_device *drm, void *data,
 			 struct drm_file *file);
 int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use);

@@ -315,7 +315,7 @@ static bool emugpu_job_present(struct emugpu_job *job)
 		struct emugpu_use *use = &job->uses[i];
 
 		for (p = use->first; p <= use->last; p++)
-			if (!use->map->pte[p])
+			if (!emugpu_pte_valid(use->map, p))
 				return false;
 	}
 	return true;

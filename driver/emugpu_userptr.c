@@ -55,6 +55,19 @@ bool emugpu_pte_span(const struct emugpu_mapping *map,
 	return true;
 }
 
+/*
+ * May a job start on entry @i of @map? Not if it is empty, nor while an
+ * invalidation of its object waits for the running job: that one clears
+ * the entries only once the job has ended. Under vm->lock.
+ */
+bool emugpu_pte_valid(const struct emugpu_mapping *map, unsigned long i)
+{
+	if (!map->pte[i])
+		return false;
+	return !emugpu_is_userptr(map->obj) ||
+	       !to_userptr(map->obj)->invalidating;
+}
+
 /* Does @use touch user addresses [@start, @end) of @up? */
 bool emugpu_use_overlaps(const struct emugpu_use *use,
 			 const struct emugpu_userptr *up,
@@ -110,6 +123,8 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 		emugpu_job_cancel(job);
 		atomic64_inc(&stats->exit_cancels);
 	}
+	/* The entries stay for the running job, but no new job may use them. */
+	up->invalidating++;
 	mutex_unlock(&vm->lock);
 
 	left = dma_fence_wait_timeout(fence, false,
@@ -124,6 +139,7 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 	}
 	dma_fence_put(fence);
 	mutex_lock(&vm->lock);
+	up->invalidating--;
 }
 
 static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
@@ -238,7 +254,7 @@ int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 		mutex_lock(&vm->lock);
 		present = true;
 		for (k = 0; k < n && present; k++)
-			present = map->pte[i + k];
+			present = emugpu_pte_valid(map, i + k);
 		mutex_unlock(&vm->lock);
 		if (present) {
 			i += n;

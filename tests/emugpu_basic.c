@@ -171,11 +171,11 @@ static int test_job_timeout(void)
 
 static int test_munmap_during_job(void)
 {
-	struct drm_emugpu_cmd spin;
+	struct drm_emugpu_cmd spin, fill;
 	unsigned char *tmp = anon(16 * PAGE);
 	long long waited = emugpu_stat("inval_waited");
 	uint32_t handle;
-	uint64_t seqno;
+	uint64_t seqno, next;
 
 	if (!CHECK(tmp) ||
 	    !CHECK(!emugpu_userptr(fd, tmp, 16 * PAGE, 0, &handle)) ||
@@ -183,15 +183,23 @@ static int test_munmap_during_job(void)
 		return 0;
 	/* The job holds the pages for 200 ms of guest time. */
 	spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_TMP, 16 * PAGE, 200000000);
+	fill = emugpu_cmd(EMUGPU_OP_FILL, VA_TMP, 0, 16 * PAGE, 9);
 	if (!CHECK(!emugpu_submit(fd, &spin, 1, &seqno)))
 		return 0;
-	/* Once the engine runs it, pull the memory away. */
+	/* Once the engine runs it, queue a second job, pull the memory away. */
 	if (!CHECK(emugpu_wait_running(fd, seqno)) ||
+	    !CHECK(!emugpu_submit(fd, &fill, 1, &next)) ||
 	    !CHECK(!munmap(tmp, 16 * PAGE)))
 		return 0;
 	/* munmap returned: the job is over, it was not cut short. */
 	if (!CHECK(emugpu_wait(fd, seqno, 0) == 0) ||
 	    !CHECK(emugpu_stat("inval_waited") == waited + 1))
+		return 0;
+	/*
+	 * The next job starts while munmap still has to clear the device's
+	 * entries: it must not run on them, but find the range gone.
+	 */
+	if (!CHECK(emugpu_wait(fd, next, INT64_MAX) == -EFAULT))
 		return 0;
 	/* The range is gone: a new job fails cleanly. */
 	return CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_TMP, 0, PAGE, 1) ==
