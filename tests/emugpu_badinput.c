@@ -586,10 +586,7 @@ static int test_still_works(void)
 	       CHECK(!close(other_fd)) && CHECK(emugpu_idle());
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} tests[] = {
+static const struct ktap_case tests[] = {
 	{ "setup", test_setup },
 	{ "generic", test_generic },
 	{ "gem_create", test_gem_create },
@@ -608,10 +605,5 @@ static const struct {
 
 int main(void)
 {
-	int n = sizeof(tests) / sizeof(tests[0]);
-
-	ktap_start(n);
-	for (int i = 0; i < n; i++)
-		ktap_result(tests[i].fn(), i + 1, tests[i].name);
-	return ktap_failed;
+	return KTAP_RUN(tests);
 }

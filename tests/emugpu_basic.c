@@ -345,10 +345,7 @@ static int test_teardown(void)
 	       CHECK(emugpu_idle());
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} tests[] = {
+static const struct ktap_case tests[] = {
 	{ "setup", test_setup },
 	{ "fill_copy_checksum", test_fill_copy_checksum },
 	{ "write_userptr", test_write_userptr },
@@ -365,10 +362,5 @@ static const struct {
 
 int main(void)
 {
-	int n = sizeof(tests) / sizeof(tests[0]);
-
-	ktap_start(n);
-	for (int i = 0; i < n; i++)
-		ktap_result(tests[i].fn(), i + 1, tests[i].name);
-	return ktap_failed;
+	return KTAP_RUN(tests);
 }

@@ -42,6 +42,22 @@ static inline void ktap_result(int ok, int num, const char *name)
 		ktap_failed = 1;
 }
 
+struct ktap_case {
+	const char *name;
+	int (*fn)(void);	/* 1: pass */
+};
+
+/* Runs @cases in order as one KTAP document; returns the exit status. */
+static inline int ktap_run(const struct ktap_case *cases, int count)
+{
+	ktap_start(count);
+	for (int i = 0; i < count; i++)
+		ktap_result(cases[i].fn(), i + 1, cases[i].name);
+	return ktap_failed;
+}
+
+#define KTAP_RUN(cases) ktap_run(cases, sizeof(cases) / sizeof(cases[0]))
+
 /* A diagnostic line, for the log of a failing test. */
 static inline void diag(const char *fmt, ...)
 {

@@ -44,25 +44,27 @@ class OomKill:
     unable_at: float | None = None
     gone_at: float | None = None
 
-    def first_pass(self) -> tuple[float, int] | None:
-        """(guest time, anon-rss kB after) of the reaper's first report."""
+    def reports(self) -> list[tuple[float, int]]:
+        """(guest time, anon-rss kB after) of each reaper report, in order:
+        the partial passes and the final one."""
         passes = [(t, anon) for t, _, anon in self.partial_reaps]
         if self.reaped_at is not None and \
                 self.anon_rss_after_reap_kb is not None:
             passes.append((self.reaped_at, self.anon_rss_after_reap_kb))
-        return min(passes) if passes else None
+        return sorted(passes)
+
+    def first_pass(self) -> tuple[float, int] | None:
+        """(guest time, anon-rss kB after) of the reaper's first report."""
+        passes = self.reports()
+        return passes[0] if passes else None
 
     def rss_timeline(self) -> list[tuple[float, int]]:
         """(seconds after the kill, victim anon-rss kB) at each event the
         kernel log shows: the kill, each reaper report, the reaper giving
         up, and the victim gone (0)."""
         points = [(0.0, self.anon_rss_kb)]
-        events = [(t, anon) for t, _, anon in self.partial_reaps]
-        if self.reaped_at is not None and \
-                self.anon_rss_after_reap_kb is not None:
-            events.append((self.reaped_at, self.anon_rss_after_reap_kb))
         last = self.anon_rss_kb
-        for t, anon in sorted(events):
+        for t, anon in self.reports():
             points.append((t - self.time, anon))
             last = anon
         if self.unable_at is not None:
