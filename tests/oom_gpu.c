@@ -89,12 +89,17 @@ static void tell_parent(long value)
 		_exit(91);
 }
 
+/*
+ * What the child just spawned says once it is ready; -1 if it died first
+ * (the parent holds no write end then, so read() sees end of file).
+ */
 static long hear_child(void)
 {
 	long value = -1;
 
 	if (read(ready_pipe[0], &value, sizeof(value)) != sizeof(value))
-		return -1;
+		value = -1;
+	close(ready_pipe[0]);
 	return value;
 }
 
@@ -268,12 +273,19 @@ static void __attribute__((noreturn)) hog(void)
 	_exit(0);
 }
 
+/* Forks a child running @fn, with a fresh pipe to say it is ready. */
 static pid_t spawn(void (*fn)(void))
 {
-	pid_t pid = fork();
+	pid_t pid;
 
-	if (pid == 0)
+	if (pipe(ready_pipe))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(ready_pipe[0]);
 		fn();
+	}
+	close(ready_pipe[1]);
 	return pid;
 }
 
@@ -328,7 +340,7 @@ static int run_oom(void)
 		return 1;
 	vic = spawn(victim);
 	if (hear_child() < 0) {
-		diag("the victim did not get its job running");
+		diag("the victim died before its job ran (too little memory?)");
 		return 1;
 	}
 	printf("# victim_pid=%d\n# busy_kb=%lu\n# vma_kb=%lu\n", vic,
@@ -504,7 +516,7 @@ int main(int argc, char **argv)
 	}
 	if (write_text("/proc/self/oom_score_adj", "-1000") ||
 	    write_text(KNOB, no_cancel ? "Y" : "N") ||
-	    write_text(EMUGPU_TIMEOUT, timeout) || pipe(ready_pipe) ||
+	    write_text(EMUGPU_TIMEOUT, timeout) ||
 	    (mode->memcg && setup_cgroup())) {
 		diag("setup: %s", strerror(errno));
 		printf("1..0 # SKIP setup failed\n");

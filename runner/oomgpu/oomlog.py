@@ -5,6 +5,7 @@ The metrics every OOM scenario reports come from three kernel messages:
   Out of memory: Killed process 91 (hog) total-vm:..kB, anon-rss:262144kB, ...
   oom_reaper: reaped process 91 (hog), now anon-rss:0kB, file-rss:0kB, ...
   oom_reaper: unable to reap pid:91 (hog)
+  oom_reaper: gave up on pid:91 (hog), 64kB still busy in mmu notifiers
 
 ("Memory cgroup out of memory: Killed process ..." for a memcg OOM.)
 """
@@ -22,7 +23,10 @@ _KILLED = re.compile(_STAMP + r'(?P<memcg>Memory cgroup out of memory: )?'
 _REAPED = re.compile(_STAMP + r'oom_reaper: reaped process (?P<pid>\d+) '
                      r'\((?P<comm>[^)]*)\),? (?:but (?P<busy>\d+)kB busy in '
                      r'mmu notifiers, )?now anon-rss:(?P<anon>\d+)kB')
-_UNABLE = re.compile(_STAMP + r'oom_reaper: unable to reap pid:(?P<pid>\d+)')
+# With the series, giving up on memory notifiers kept reads
+#   oom_reaper: gave up on pid:91 (victim), 64kB still busy in mmu notifiers
+_UNABLE = re.compile(_STAMP + r'oom_reaper: (?:unable to reap|gave up on) '
+                     r'pid:(?P<pid>\d+)')
 # Written to /dev/kmsg by the scenario program when it has reaped (wait(2))
 # the victim, so the kernel's clock says when the memory was all back.
 _GONE = re.compile(_STAMP + r'oomgpu: victim (?P<pid>\d+) gone')

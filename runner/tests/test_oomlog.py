@@ -53,3 +53,25 @@ class PartialReapTest(unittest.TestCase):
         self.assertEqual(victim.partial_reaps, [(22.01, 64, 64)])
         self.assertEqual(victim.reaped_kb, 1048576)
         self.assertAlmostEqual(victim.time_to_reap or 0, 2.32)
+
+
+class GaveUpTest(unittest.TestCase):
+    def test_gave_up_on_busy_memory(self) -> None:
+        lines = [
+            '[    2.000000] Out of memory: Killed process 40 (oom_gpu) '
+            'total-vm:140440kB, anon-rss:131148kB, file-rss:692kB',
+            '[    4.100000] oom_reaper: reaped process 40 (oom_gpu) but 64kB '
+            'busy in mmu notifiers, now anon-rss:80kB, file-rss:0kB, '
+            'shmem-rss:0kB',
+            '[    5.200000] oom_reaper: gave up on pid:40 (oom_gpu), 64kB '
+            'still busy in mmu notifiers',
+            '[    6.000000] oomgpu: victim 40 gone',
+        ]
+        kill = parse_oom(lines).victim(40)
+        assert kill is not None
+        self.assertTrue(kill.reap_failed)
+        self.assertEqual(kill.first_pass(), (4.1, 80))
+        self.assertEqual([round(t, 2) for t, _ in kill.rss_timeline()],
+                         [0.0, 2.1, 3.2, 4.0])
+        self.assertEqual([kb for _, kb in kill.rss_timeline()],
+                         [131148, 80, 80, 0])
