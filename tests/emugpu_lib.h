@@ -183,23 +183,35 @@ static inline int emugpu_run(int fd, uint32_t op, uint64_t dst, uint64_t src,
 	return ret ? ret : emugpu_wait(fd, seqno, INT64_MAX);
 }
 
-/* One counter from debugfs, or -1. */
-static inline long long emugpu_stat(const char *key)
+/*
+ * The number after @key in a file of "key value" or "key: value [kB]"
+ * lines (debugfs stats, /proc/meminfo, /proc/vmstat, memory.events,
+ * /proc/PID/status), or -1 if the file or the key is not there.
+ */
+static inline long long read_key(const char *path, const char *key)
 {
-	char name[64];
-	long long value;
-	FILE *f = fopen(EMUGPU_STATS, "r");
+	char line[256];
+	size_t len = strlen(key);
+	long long value = -1;
+	FILE *f = fopen(path, "r");
 
 	if (!f)
 		return -1;
-	while (fscanf(f, "%63[^:]: %lld\n", name, &value) == 2) {
-		if (!strcmp(name, key)) {
-			fclose(f);
-			return value;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, len) &&
+		    (line[len] == ':' || line[len] == ' ')) {
+			value = strtoll(line + len + 1, NULL, 10);
+			break;
 		}
 	}
 	fclose(f);
-	return -1;
+	return value;
+}
+
+/* One counter of emugpu's debugfs stats, or -1. */
+static inline long long emugpu_stat(const char *key)
+{
+	return read_key(EMUGPU_STATS, key);
 }
 
 /* Is job @seqno of some file running (its pages on the "hardware")? */

@@ -112,23 +112,13 @@ static void join_cgroup(void)
 		_exit(92);
 }
 
-/* Reads field @key (kB) of /proc/@path/status; -1 if absent. */
+/* Field @key (kB) of /proc/@path/status; -1 if absent. */
 static long status_kb(const char *path, const char *key)
 {
-	char file[96], line[128];
-	long value = -1;
-	size_t len = strlen(key);
-	FILE *f;
+	char file[96];
 
 	snprintf(file, sizeof(file), "/proc/%s/status", path);
-	f = fopen(file, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, len) && line[len] == ':')
-			value = atol(line + len + 1);
-	fclose(f);
-	return value;
+	return (long)read_key(file, key);
 }
 
 static char task_state(pid_t tid)
@@ -229,8 +219,7 @@ static void __attribute__((noreturn)) bystander(void)
 /* What the hog may take without the victim's memory. */
 static long long available(void)
 {
-	char line[128];
-	long long kb = -1, max, cur;
+	long long kb, max, cur;
 	FILE *f;
 
 	if (mode->memcg) {
@@ -244,14 +233,8 @@ static long long available(void)
 		fclose(f);
 		return max - cur;
 	}
-	f = fopen("/proc/meminfo", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb * 1024;
+	kb = read_key("/proc/meminfo", "MemAvailable");
+	return kb < 0 ? -1 : kb * 1024;
 }
 
 /* Allocates all that is available plus 3/4 of the victim's VMA. */
@@ -291,18 +274,8 @@ static pid_t spawn(void (*fn)(void))
 
 static long long oom_kills(void)
 {
-	char line[128];
-	long long v = -1;
-	FILE *f = fopen(mode->memcg ? CGROUP "/memory.events" : "/proc/vmstat",
-			"r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "oom_kill %lld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
+	return read_key(mode->memcg ? CGROUP "/memory.events" : "/proc/vmstat",
+			"oom_kill");
 }
 
 static int setup_cgroup(void)
