@@ -30,6 +30,19 @@ class Reaping:
     seconds: float | None          # kill to the first reaper report
     gave_up: float | None = None   # kill to "unable to reap", if no report
 
+    @classmethod
+    def of_kill(cls, v: OomKill, busy: float | None) -> 'Reaping':
+        """What the reaper's first pass took back of OOM victim @v."""
+        first = v.first_pass()
+        if first is None:
+            # Nothing reported: the reaper gave up, or the victim's exit
+            # freed its memory before the reaper's first pass.
+            gave_up = None if v.unable_at is None else v.unable_at - v.time
+            return cls(v.anon_rss_kb, 0 if v.reap_failed else None, busy,
+                       None, gave_up)
+        return cls(v.anon_rss_kb, v.anon_rss_kb - first[1], busy,
+                   first[0] - v.time)
+
     @property
     def non_busy_kb(self) -> int | None:
         if self.busy_kb is None:
@@ -72,18 +85,9 @@ class Outcome:
             before = int(self.metrics['rss_before_kb'])
             after = int(self.metrics.get('rss_after_kb', before))
             return Reaping(before, before - after, busy, None)
-        v = self.victim
-        if v is None:
+        if self.victim is None:
             return None
-        first = v.first_pass()
-        if first is None:
-            # Nothing reported: the reaper gave up, or the victim's exit
-            # freed its memory before the reaper's first pass.
-            gave_up = None if v.unable_at is None else v.unable_at - v.time
-            return Reaping(v.anon_rss_kb, 0 if v.reap_failed else None,
-                           busy, None, gave_up)
-        return Reaping(v.anon_rss_kb, v.anon_rss_kb - first[1], busy,
-                       first[0] - v.time)
+        return Reaping.of_kill(self.victim, busy)
 
 
     @property

@@ -8,8 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from .judge import BASELINE, Outcome
-from .oomlog import OomKill
+from .judge import BASELINE, Outcome, Reaping
 from .ktap import Status, TestResult, format_result
 
 
@@ -138,18 +137,6 @@ def _fmt(value: Any, unit: str = '') -> str:
     return f'{value}{unit}'
 
 
-def reaper_outcome(kill: OomKill | None) -> str:
-    """What the reaper did with a victim, in a few words."""
-    if kill is None:
-        return '-'
-    if kill.reaped_kb is not None:
-        return f'reaped {kill.reaped_kb} kB'
-    if kill.reap_failed:
-        return 'unable to reap'
-    # No report either way: the victim's own exit_mmap() ran first.
-    return 'exited first'
-
-
 def reproduces_on_baseline(out: Outcome, outcomes: list[Outcome]) -> str:
     """For a scenario that claims to show the bug: did baseline fail it?"""
     if not out.scenario.reproduces:
@@ -162,9 +149,8 @@ def reproduces_on_baseline(out: Outcome, outcomes: list[Outcome]) -> str:
         else 'no'
 
 
-def _reaped_cell(out: Outcome) -> tuple[str, str, str]:
+def reaping_cells(r: Reaping | None) -> tuple[str, str, str]:
     """(reaped kB, % of the memory no job used, seconds) for the table."""
-    r = out.reaping()
     if r is None:
         return '-', '-', '-'
     if r.reaped_kb is None:
@@ -183,7 +169,7 @@ def table(outcomes: list[Outcome]) -> str:
     rows = [head]
     for out in outcomes:
         r = out.reaping()
-        reaped, share, secs = _reaped_cell(out)
+        reaped, share, secs = reaping_cells(r)
         cancels = out.metrics.get('oom_cancels')
         rows.append((
             out.scenario.name, out.flavour,

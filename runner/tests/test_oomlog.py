@@ -35,14 +35,25 @@ if __name__ == '__main__':
 
 class ReaperOutcomeTest(unittest.TestCase):
     def test_words(self) -> None:
-        from oomgpu.report import reaper_outcome
+        from oomgpu.judge import Reaping
+        from oomgpu.report import reaping_cells
         log = parse_oom((GOLDEN / 'oom.log').read_text().splitlines())
-        self.assertEqual(reaper_outcome(log.victim(91)), 'unable to reap')
-        self.assertEqual(reaper_outcome(log.victim(92)), 'reaped 8192 kB')
+        unable = log.victim(91)
+        assert unable is not None
+        self.assertEqual(reaping_cells(Reaping.of_kill(unable, None))[0],
+                         '0 kB')
+        self.assertTrue(reaping_cells(Reaping.of_kill(unable, None))[2]
+                        .startswith('gave up'))
+        reaped = log.victim(92)
+        assert reaped is not None
+        self.assertEqual(reaping_cells(Reaping.of_kill(reaped, None))[0],
+                         '8192 kB')
         smoke = parse_oom((GOLDEN / 'uml_oom_smoke.log').read_text()
                           .splitlines())
-        self.assertEqual(reaper_outcome(smoke.kills[0]), 'exited first')
-        self.assertEqual(reaper_outcome(None), '-')
+        self.assertEqual(reaping_cells(Reaping.of_kill(smoke.kills[0],
+                                                       None))[0],
+                         'exited first')
+        self.assertEqual(reaping_cells(None), ('-', '-', '-'))
 
 
 class PartialReapTest(unittest.TestCase):
