@@ -1,11 +1,18 @@
 # oomgpu: see README.md. Every target installs what it needs first.
 PYTHON ?= python3
-RUNNER  = PYTHONPATH=$(CURDIR)/runner $(PYTHON) -m oomgpu $(if $(KSRC),--ksrc $(KSRC))
 # Scenario names or globs, e.g. make test S='oom-*'
 S ?=
+# The kernel base: 7.3 (default) or 6.12 (the LTS). `make test` checks both
+# unless BASE= or KSRC= names one.
+BASE ?=
+RUNNER  = PYTHONPATH=$(CURDIR)/runner $(PYTHON) -m oomgpu \
+	$(if $(KSRC),--ksrc $(KSRC))
+ONE_BASE = $(if $(BASE),--base $(BASE))
+# make test: every scenario on 7.3, the smoke and reproducing ones on 6.12
+TEST_BASES = $(if $(KSRC)$(BASE),$(ONE_BASE),--base 7.3 --base 6.12)
 
 .PHONY: all run test kunit kernel rootfs deps list show runner-check \
-	patches-check clean
+	patches-check outgoing clean
 
 all: test
 
@@ -13,37 +20,44 @@ deps:
 	@$(RUNNER) deps
 
 kernel: deps
-	$(RUNNER) kernel
+	$(RUNNER) $(ONE_BASE) kernel
 
 rootfs: deps
-	$(RUNNER) rootfs
+	$(RUNNER) $(ONE_BASE) rootfs
 
 list:
 	@$(RUNNER) list
 
 # The main job: OOM scenarios on every flavour, one table.
 run: deps
-	$(RUNNER) run $(if $(S),,--docs $(CURDIR)/docs) $(S)
+	$(RUNNER) $(ONE_BASE) run $(if $(S),,--docs $(CURDIR)/docs$(if $(BASE),/$(BASE))) $(S)
 
 # Everything with assertions; ends with "N passed, N failed".
-test: deps runner-check patches-check
-	$(RUNNER) test $(S)
+test: deps runner-check
+	$(RUNNER) $(TEST_BASES) patches-check
+	$(RUNNER) $(TEST_BASES) test $(S)
 
 # Every series ready to mail: checkpatch --strict, get_maintainer.pl,
 # git am onto the base, and a build after every patch.
 patches-check: deps
-	$(RUNNER) patches-check
+	$(RUNNER) $(ONE_BASE) patches-check
+
+# Posting-ready copies of the series under build/outgoing/<base>/ with your
+# git identity as From: and Signed-off-by: and To/Cc from get_maintainer.pl.
+# Never sends.
+outgoing: deps
+	$(RUNNER) $(ONE_BASE) outgoing
 
 kunit: deps
-	$(RUNNER) kunit
+	$(RUNNER) $(ONE_BASE) kunit
 
 # One scenario with its console on screen: make show S=oom-smoke F=baseline
 show: deps
-	$(RUNNER) show $(S) $(if $(F),--flavour $(F))
+	$(RUNNER) $(ONE_BASE) show $(S) $(if $(F),--flavour $(F))
 
 # The runner's own unit tests, against golden logs.
 runner-check:
 	cd runner && $(PYTHON) -m unittest discover -s tests -t . -q
 
 clean:
-	rm -rf build/out build/tests build/initramfs.cpio.gz
+	rm -rf build/*/out build/tests build/initramfs.cpio.gz

@@ -24,7 +24,6 @@
 
 #define DRIVER_NAME	"emugpu"
 #define DRIVER_DESC	"Emulated GPU with user pointers"
-#define DRIVER_DATE	"20261121"
 #define DRIVER_MAJOR	0
 #define DRIVER_MINOR	1
 
@@ -40,7 +39,7 @@ static int emugpu_open(struct drm_device *drm, struct drm_file *file)
 	struct emugpu_device *edev = to_emugpu(drm);
 	struct emugpu_file *efile;
 
-	efile = kzalloc(sizeof(*efile), GFP_KERNEL_ACCOUNT);
+	efile = kzalloc_obj(*efile, GFP_KERNEL_ACCOUNT);
 	if (!efile)
 		return -ENOMEM;
 	efile->vm = emugpu_vm_create(edev);
@@ -115,7 +114,6 @@ static const struct drm_driver emugpu_driver = {
 	.gem_create_object	= emugpu_gem_create_object,
 	.name			= DRIVER_NAME,
 	.desc			= DRIVER_DESC,
-	.date			= DRIVER_DATE,
 	.major			= DRIVER_MAJOR,
 	.minor			= DRIVER_MINOR,
 };

@@ -46,7 +46,7 @@ struct drm_gem_object *emugpu_gem_create_object(struct drm_device *drm,
 {
 	struct drm_gem_shmem_object *shmem;
 
-	shmem = kzalloc(sizeof(*shmem), GFP_KERNEL_ACCOUNT);
+	shmem = kzalloc_obj(*shmem, GFP_KERNEL_ACCOUNT);
 	if (!shmem)
 		return ERR_PTR(-ENOMEM);
 	shmem->base.funcs = &emugpu_gem_funcs;

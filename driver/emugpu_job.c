@@ -215,7 +215,7 @@ static struct emugpu_job *emugpu_job_alloc(struct emugpu_file *efile,
 	job->cmds = kcalloc(count, sizeof(*job->cmds), GFP_KERNEL_ACCOUNT);
 	job->pfns = kcalloc(EMUGPU_FAULT_CHUNK, sizeof(*job->pfns),
 			    GFP_KERNEL_ACCOUNT);
-	job->fence = kzalloc(sizeof(*job->fence), GFP_KERNEL_ACCOUNT);
+	job->fence = kzalloc_obj(*job->fence, GFP_KERNEL_ACCOUNT);
 	if (!job->cmds || !job->pfns || !job->fence) {
 		emugpu_job_free(job);
 		return NULL;

@@ -290,7 +290,7 @@ static void emugpu_test_oom_victim_cancel(struct kunit *test)
 	mm = current->mm;
 
 	/* What the reaper does first; the test's mm is private to it. */
-	set_bit(MMF_UNSTABLE, &mm->flags);
+	mm_flags_set(MMF_UNSTABLE, mm);
 	ctx.edev->no_oom_cancel = true;
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 2, 2), -EAGAIN);
 	KUNIT_EXPECT_FALSE(test, test_bit(EMUGPU_JOB_CANCEL,
@@ -312,7 +312,7 @@ static void emugpu_test_oom_victim_cancel(struct kunit *test)
 	/* The engine ends the job: the reaper's next pass succeeds. */
 	ctx.vm->active_job = NULL;
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), 0);
-	clear_bit(MMF_UNSTABLE, &mm->flags);
+	mm_flags_clear(MMF_UNSTABLE, mm);
 	emugpu_test_ctx_fini(&ctx);
 }
 

@@ -175,7 +175,7 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 
 	if (job && !blockable) {
 		/* The reaper sets MMF_UNSTABLE before it unmaps anything. */
-		if (test_bit(MMF_UNSTABLE, &range->mm->flags) &&
+		if (mm_flags_test(MMF_UNSTABLE, range->mm) &&
 		    !READ_ONCE(edev->no_oom_cancel) &&
 		    !test_bit(EMUGPU_JOB_CANCEL, &job->flags)) {
 			emugpu_job_cancel(job);
@@ -377,7 +377,7 @@ int emugpu_userptr_ioctl(struct drm_device *drm, void *data,
 	if (ret)
 		return ret;
 
-	up = kzalloc(sizeof(*up), GFP_KERNEL_ACCOUNT);
+	up = kzalloc_obj(*up, GFP_KERNEL_ACCOUNT);
 	if (!up)
 		return -ENOMEM;
 	up->base.funcs = &emugpu_userptr_funcs;

@@ -36,7 +36,7 @@ struct emugpu_vm *emugpu_vm_create(struct emugpu_device *edev)
 {
 	struct emugpu_vm *vm;
 
-	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
+	vm = kzalloc_obj(*vm, GFP_KERNEL_ACCOUNT);
 	if (!vm)
 		return NULL;
 	kref_init(&vm->ref);
@@ -168,7 +168,7 @@ int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
 		goto err_put_obj;
 
 	ret = -ENOMEM;
-	map = kzalloc(sizeof(*map), GFP_KERNEL_ACCOUNT);
+	map = kzalloc_obj(*map, GFP_KERNEL_ACCOUNT);
 	if (!map)
 		goto err_put_obj;
 	map->npages = args->size >> PAGE_SHIFT;

@@ -1,8 +1,9 @@
 """oomgpu's runner: python3 -m oomgpu COMMAND (see --help).
 
-Builds the kernel flavours and the initramfs, boots one UML guest per
-scenario and flavour (in parallel up to nproc), judges each boot and
-writes the reports under results/<timestamp>/.
+Builds the kernel flavours of each base (7.3 by default, 6.12 as the LTS)
+and the initramfs, boots one UML guest per scenario, base and flavour (in
+parallel up to nproc), judges each boot and writes the reports under
+results/<timestamp>/.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import deps, patches, report
+from . import bases, deps, outgoing, patches, report
+from .bases import FLAVOURS, Base
 from .judge import Outcome, judge
-from .kbuild import FLAVOURS, BuildError, Tree, log
+from .kbuild import BuildError, Tree, log
 from .plot import write_plot
 from .rootfs import build_initramfs
 from .scenarios import Scenario, load_catalogue
@@ -32,6 +34,9 @@ COMMAND_GROUPS = {
     'run': ['oom'],
     'kunit': ['kunit'],
 }
+# What `test` runs on a second base (the LTS): the smoke group and the
+# scenarios that reproduce the bug; its patches are checked in full.
+LTS_GROUPS = ['smoke']
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,12 +45,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--results-dir', type=Path, default=TOP / 'results')
     p.add_argument('--ksrc', type=Path, default=None,
                    help="the user's kernel git tree to use as the base")
+    p.add_argument('--base', action='append', default=[],
+                   help='kernel base (kernel-patches/<base>/); repeat it '
+                   'for several: the first runs everything asked, the '
+                   'others the smoke and reproducing scenarios. Default: '
+                   f'{bases.DEFAULT_BASE}, or what a --ksrc tree is')
     sub = p.add_subparsers(dest='command', required=True)
     sub.add_parser('deps', help='install the Debian packages needed')
     k = sub.add_parser('kernel', help='build the UML kernel flavours')
     k.add_argument('--flavour', action='append', choices=list(FLAVOURS))
     sub.add_parser('rootfs', help='build the initramfs')
     sub.add_parser('list', help='list the scenarios')
+    sub.add_parser('outgoing', help='posting-ready copies of the series in '
+                   'build/outgoing/ with your identity and To/Cc; '
+                   'never sends')
     pc = sub.add_parser('patches-check', help='checkpatch, get_maintainer, '
                         'git am and a build after every patch')
     pc.add_argument('--no-builds', action='store_true',
@@ -70,33 +83,39 @@ def _kernels(tree: Tree, flavours: list[str]) -> dict[str, Path]:
     return {f: tree.build(f) for f in flavours}
 
 
-def _run_one(scenario: Scenario, flavour: str, linux: Path, initramfs: Path,
-             results: Path, echo: bool = False) -> Outcome:
-    log_path = results / 'logs' / f'{scenario.name}.{flavour}.log'
-    b = boot(linux, initramfs, scenario.mem, scenario.kernel_args(),
+# One boot: a scenario on one flavour of one base.
+Work = tuple[Scenario, Tree, str]
+
+
+def _run_one(scenario: Scenario, tree: Tree, flavour: str, linux: Path,
+             initramfs: Path, results: Path, echo: bool = False) -> Outcome:
+    base = tree.base
+    log_path = results / 'logs' / f'{scenario.name}.{base.name}-{flavour}.log'
+    b = boot(linux, initramfs, scenario.mem,
+             scenario.kernel_args(base.boot_args, base.time_travel),
              scenario.timeout, log_path, sys.stdout if echo else None)
-    return judge(scenario, flavour, b, log_path)
+    return judge(scenario, flavour, b, log_path, base.name)
 
 
-def _run_matrix(scenarios: list[Scenario], kernels: dict[str, Path],
+def _run_matrix(work: list[Work], kernels: dict[tuple[str, str], Path],
                 initramfs: Path, results: Path, jobs: int) -> list[Outcome]:
-    work = [(s, f) for s in scenarios for f in kernels]
-    outcomes: dict[tuple[str, str], Outcome] = {}
+    outcomes: dict[int, Outcome] = {}
     tty = sys.stderr.isatty()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(_run_one, s, f, kernels[f], initramfs,
-                               results): (s, f) for s, f in work}
+        futures = {pool.submit(_run_one, s, t, f,
+                               kernels[(t.base.name, f)], initramfs,
+                               results): i
+                   for i, (s, t, f) in enumerate(work)}
         for done, fut in enumerate(as_completed(futures), start=1):
-            s, f = futures[fut]
             out = fut.result()
-            outcomes[(s.name, f)] = out
+            outcomes[futures[fut]] = out
             line = (f'[{done}/{len(work)}] {out.label}: {out.status.value} '
                     f'({out.boot.wall_seconds:.1f} s)')
             if not out.status.ok:
                 line += f' -- {"; ".join(out.problems)} (log: {out.log_path})'
             print(('\r\033[K' if tty else '') + line, file=sys.stderr,
                   flush=True)
-    return [outcomes[(s.name, f)] for s, f in work]
+    return [outcomes[i] for i in range(len(work))]
 
 
 def _results_dir(base: Path) -> Path:
@@ -110,13 +129,28 @@ def _results_dir(base: Path) -> Path:
     return path
 
 
-def _scenarios(args: argparse.Namespace) -> list[Scenario]:
+def _scenarios(args: argparse.Namespace, first: bool) -> list[Scenario]:
+    """What @args asks for on the first base; on the others (the LTS
+    subset of `test`) only the smoke and reproducing scenarios."""
     cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
-    return cat.select(args.patterns, COMMAND_GROUPS[args.command])
+    picked = cat.select(args.patterns, COMMAND_GROUPS[args.command])
+    if first or args.patterns or args.command != 'test':
+        return picked
+    return [s for s in picked
+            if s.reproduces or set(LTS_GROUPS) & set(s.groups)]
 
 
-def _patches_check(tree: Tree, with_builds: bool) -> int:
-    reports = patches.check_all(tree, with_builds)
+def _trees(args: argparse.Namespace) -> list[Tree]:
+    names = args.base or [None]
+    if args.ksrc and len(names) > 1:
+        raise ValueError('--ksrc builds one base: the one the tree is')
+    return [Tree(TOP, args.build_dir, bases.pick(TOP, n, args.ksrc),
+                 args.ksrc) for n in names]
+
+
+def _patches_check(tree: Tree, with_builds: bool,
+                   module_build: bool = True) -> int:
+    reports = patches.check_all(tree, with_builds, module_build)
     bad = 0
     for rep in reports:
         checks = rep.checks or ('git am onto the base' + (
@@ -156,16 +190,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == 'deps':
             deps.ensure()
             return 0
-        tree = Tree(TOP, args.build_dir, args.ksrc)
+        trees = _trees(args)
+        tree = trees[0]
         if args.command == 'kernel':
-            _kernels(tree, args.flavour or list(FLAVOURS))
+            for t in trees:
+                _kernels(t, args.flavour or list(FLAVOURS))
             return 0
         if args.command == 'rootfs':
             build_initramfs(
                 TOP, args.build_dir, tree.uapi_include())
             return 0
         if args.command == 'patches-check':
-            return _patches_check(tree, not args.no_builds)
+            # The emugpu=m build runs on the first base only.
+            return max(_patches_check(t, not args.no_builds, i == 0)
+                       for i, t in enumerate(trees))
+        if args.command == 'outgoing':
+            for t in trees:
+                for d in outgoing.write_outgoing(t, args.build_dir /
+                                                 'outgoing'):
+                    print(f'{d}: git send-email {d}/*.patch')
+            return 0
         if args.command == 'list':
             cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
             for s in cat.scenarios.values():
@@ -177,19 +221,27 @@ def main(argv: list[str] | None = None) -> int:
             linux = tree.build(args.flavour)
             initramfs = build_initramfs(
                 TOP, args.build_dir, tree.uapi_include())
-            out = _run_one(scenario, args.flavour, linux, initramfs,
+            out = _run_one(scenario, tree, args.flavour, linux, initramfs,
                            _results_dir(args.results_dir), echo=True)
             print(f'{out.label}: {out.status.value}'
                   + (f' -- {"; ".join(out.problems)}' if out.problems else '')
                   + f' (log: {out.log_path})')
             return 0 if out.status.ok else 1
-        scenarios = _scenarios(args)
-        kernels = _kernels(tree, args.flavour or list(FLAVOURS))
+        flavours = args.flavour or list(FLAVOURS)
+        work: list[Work] = []
+        kernels: dict[tuple[str, str], Path] = {}
+        for i, t in enumerate(trees):
+            scenarios = _scenarios(args, first=i == 0)
+            for f in flavours:
+                kernels[(t.base.name, f)] = t.build(f)
+            work += [(s, t, f) for s in scenarios for f in flavours]
         initramfs = build_initramfs(
                 TOP, args.build_dir, tree.uapi_include())
         results = _results_dir(args.results_dir)
-        outcomes = _run_matrix(scenarios, kernels, initramfs, results,
-                               args.jobs)
+        print('# bases: ' + ', '.join(
+            f'{t.base.name} ({t.ksrc or t.base.package + " " + t.base.version})'
+            for t in trees))
+        outcomes = _run_matrix(work, kernels, initramfs, results, args.jobs)
         report.write_all(outcomes, results)
         if args.command == 'run':
             _publish(outcomes, results, args.docs)

@@ -76,6 +76,8 @@ class Outcome:
     failures_expected: bool = False
     # "# key=value" numbers from the program (busy_kb, oom_cancels, ...).
     metrics: dict[str, float] = field(default_factory=dict)
+    # The kernel base (7.3, 6.12) the flavour was built on
+    base: str = ''
 
     def reaping(self) -> 'Reaping | None':
         """What came back of the victim's memory, by the reaper's first
@@ -92,7 +94,8 @@ class Outcome:
 
     @property
     def label(self) -> str:
-        return f'{self.scenario.name}@{self.flavour}'
+        where = f'{self.base}/{self.flavour}' if self.base else self.flavour
+        return f'{self.scenario.name}@{where}'
 
     def results(self) -> list[TestResult]:
         """The program's own results, all documents in order."""
@@ -105,10 +108,11 @@ class Outcome:
 
 
 def judge(scenario: Scenario, flavour: str, boot: Boot,
-          log_path: Path) -> Outcome:
+          log_path: Path, base: str = '') -> Outcome:
     docs = parse_log(boot.console)
     out = Outcome(scenario, flavour, log_path, boot, docs,
-                  find_splats(boot.console), parse_oom(boot.console))
+                  find_splats(boot.console), parse_oom(boot.console),
+                  base=base)
     out.metrics = _metrics(docs)
     _oom_facts(out)
     program_problems = _program_problems(out)

@@ -1,12 +1,15 @@
 """Kernel source, flavours and UML builds.
 
-The source is Debian's linux-source-6.12, pinned in kernel-patches/BASE,
-fetched without root (apt-get download + dpkg-deb) and committed once as
-a git base with fixed metadata, so the base commit id is the same on every
-machine. Each flavour is a git worktree of that base with some of the
-series under kernel-patches/ applied by `git am`, built out of tree in
-build/out/<flavour>. With KSRC= the user's own git tree is the base instead
-and the worktrees are added to it, never touching the user's checkout.
+The source of a base (bases.py: 7.3 by default, 6.12 as the LTS) is
+Debian's linux-source-X.Y, pinned in kernel-patches/<base>/BASE, fetched
+without root (apt-get download + dpkg-deb, through a private apt
+configuration under build/apt/ when the base lives in another Debian
+suite) and committed once as a git base with fixed metadata, so the base
+commit id is the same on every machine. Each flavour is a git worktree of
+that base with some of the base's series applied by `git am`, built out of
+tree in build/<base>/out/<flavour>. With KSRC= the user's own git tree is
+the base instead and the worktrees are added to it, never touching the
+user's checkout.
 """
 
 from __future__ import annotations
@@ -21,16 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# Which series each flavour carries, in order, as (directory, list file).
-# "baseline" is upstream plus only what the tests need to run at all: the
-# UML fix, the driver, and from the OOM series only the patches named in
-# its "baseline" file (the KUnit tests, which change no behaviour), so the
-# same tests can show the old behaviour. "patched" has every series.
-# Both get the driver from driver/ on top (place_driver()).
-FLAVOURS: dict[str, tuple[tuple[str, str], ...]] = {
-    'baseline': (('um-xstate', 'series'), ('oom-reap', 'baseline')),
-    'patched': (('um-xstate', 'series'), ('oom-reap', 'series')),
-}
+from .bases import FLAVOURS, Base  # noqa: E402  (re-exported)
 
 # Where driver/ goes in a kernel tree, and the lines that hook it in.
 DRIVER_DIR = 'drivers/gpu/drm/emugpu'
@@ -43,8 +37,11 @@ DRIVER_HOOKS = (
 )
 DRIVER_SUBJECT = 'drm/emugpu: add an emulated GPU with user pointers'
 CONFIG_FRAGMENTS = ('base.config', 'debug.config')
+# Build output inside each worktree (see Tree.output_dir()).
+OUT_DIR = '.oomgpu-out'
 # The driver as a module: the build check of `make patches-check`.
 MODULE_FRAGMENTS = ('base.config', 'module.config')
+__all__ = ['FLAVOURS', 'Base', 'Tree', 'BuildError', 'log', 'run']
 
 _GIT_IDENTITY = {
     'GIT_AUTHOR_NAME': 'oomgpu', 'GIT_AUTHOR_EMAIL': 'oomgpu@localhost',
@@ -56,24 +53,6 @@ _GIT_IDENTITY = {
 
 class BuildError(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class Pin:
-    package: str
-    version: str
-    tarball_sha256: str
-
-    @classmethod
-    def read(cls, path: Path) -> 'Pin':
-        fields: dict[str, str] = {}
-        for line in path.read_text().splitlines():
-            line = line.strip()
-            if line and not line.startswith('#'):
-                key, _, value = line.partition('=')
-                fields[key.strip()] = value.strip()
-        return cls(fields['package'], fields['version'],
-                   fields['tarball-sha256'])
 
 
 def log(msg: str) -> None:
@@ -91,12 +70,13 @@ def run(cmd: list[str], cwd: Path | None = None,
     return res.stdout
 
 
-def apt_download(spec: str, cwd: Path, attempts: int = 3) -> None:
+def apt_download(spec: str, cwd: Path, apt: list[str],
+                 attempts: int = 3) -> None:
     """apt-get download, retried a bounded number of times: a passing
     archive hiccup should not fail a 20-minute run."""
     for attempt in range(1, attempts + 1):
         try:
-            run(['apt-get', 'download', spec], cwd=cwd)
+            run(['apt-get', *apt, 'download', spec], cwd=cwd)
             return
         except BuildError:
             if attempt == attempts:
@@ -116,16 +96,15 @@ def _sha256(path: Path) -> str:
 class Tree:
     """The base git tree plus one worktree per flavour."""
 
-    def __init__(self, top: Path, build: Path, ksrc: Path | None = None):
+    def __init__(self, top: Path, build: Path, base: Base,
+                 ksrc: Path | None = None):
         self.top = top
         self.build_dir = build
+        self.base = base
         self.ksrc = ksrc
-        self.patches = top / 'kernel-patches'
-        self.pin = Pin.read(self.patches / 'BASE')
-        self.repo = ksrc if ksrc else build / 'linux'
-        self.worktrees = build / ('ksrc-src' if ksrc else 'src')
-        # Kernels built from another base must not share object files.
-        self.outputs = build / ('ksrc-out' if ksrc else 'out')
+        here = build / base.name
+        self.repo = ksrc if ksrc else here / 'linux'
+        self.worktrees = here / ('ksrc-src' if ksrc else 'src')
 
     # -- the base -------------------------------------------------------
 
@@ -134,7 +113,7 @@ class Tree:
         if self.ksrc:
             return run(['git', '-C', str(self.ksrc), 'rev-parse',
                         'HEAD']).strip()
-        stamp = self.build_dir / 'linux.base'
+        stamp = self.build_dir / self.base.name / 'linux.base'
         if stamp.exists() and (self.repo / '.git').exists():
             return stamp.read_text().strip()
         tarball = self._fetch_tarball()
@@ -149,8 +128,8 @@ class Tree:
         # Debian's .gitignore ignores the whole top level: force-add.
         run(['git', 'add', '-A', '-f'], cwd=self.repo, env=env)
         run(['git', 'commit', '-q', '--no-gpg-sign', '-m',
-             f'Linux {self._kernel_version()} ({self.pin.package} '
-             f'{self.pin.version})'], cwd=self.repo, env=env)
+             f'Linux {self._kernel_version()} ({self.base.package} '
+             f'{self.base.version})'], cwd=self.repo, env=env)
         base = run(['git', 'rev-parse', 'HEAD'], cwd=self.repo).strip()
         stamp.write_text(base + '\n')
         return base
@@ -161,26 +140,60 @@ class Tree:
                  ('VERSION', 'PATCHLEVEL', 'SUBLEVEL')]
         return '.'.join(p.group(1) for p in parts if p)
 
+    def _apt_options(self) -> list[str]:
+        """apt-get options for the base's suite: a private sources list,
+        state and cache under build/apt/<suite>, naming the archive the
+        machine's apt already uses. The machine's apt sources are never
+        changed. No suite: apt's own configuration."""
+        suite = self.base.suite
+        if not suite:
+            return []
+        root = self.build_dir / 'apt' / suite
+        lists = root / 'lists'
+        (lists / 'partial').mkdir(parents=True, exist_ok=True)
+        (root / 'cache' / 'archives' / 'partial').mkdir(parents=True,
+                                                        exist_ok=True)
+        sources = root / 'sources.list'
+        if not sources.exists():
+            uris = run(['apt-get', 'indextargets', '--format',
+                        '$(REPO_URI)']).split()
+            archive = [u for u in uris if 'security' not in u]
+            if not archive:
+                raise BuildError('apt knows no Debian archive to fetch '
+                                 f'{self.base.package} from')
+            sources.write_text(f'deb {archive[0]} {suite} main\n')
+        opts = ['-o', f'Dir::Etc::SourceList={sources}',
+                '-o', 'Dir::Etc::SourceParts=/dev/null',
+                '-o', f'Dir::State::Lists={lists}',
+                '-o', f'Dir::Cache={root / "cache"}']
+        if not any(lists.glob('*Packages*')):
+            log(f'apt-get update for {suite} (private lists in {root})')
+            run(['apt-get', *opts, 'update', '-q'])
+        return opts
+
     def _fetch_tarball(self) -> Path:
         dl = self.build_dir / 'dl'
         dl.mkdir(parents=True, exist_ok=True)
-        tarball = dl / 'linux-source-6.12.tar.xz'
-        if tarball.exists() and _sha256(tarball) == self.pin.tarball_sha256:
+        pkg = self.base.package
+        tarball = dl / f'{pkg}.tar.xz'
+        if tarball.exists() and _sha256(tarball) == self.base.tarball_sha256:
             return tarball
-        version = self.pin.version
-        spec = f'{self.pin.package}={version}'
+        apt = self._apt_options()
+        version = self.base.version
+        spec = f'{pkg}={version}'
         log(f'fetching {spec} (apt-get download, no root needed)')
         try:
-            apt_download(spec, dl)
+            apt_download(spec, dl, apt)
         except BuildError:
-            version = self._newest_version()
+            version = self._newest_version(apt)
             log(f'WARNING: {spec} is gone from the archive; using the '
-                f'newest 6.12, {version}. Results may differ from BASE.')
-            apt_download(f'{self.pin.package}={version}', dl)
-        debs = sorted(dl.glob(f'{self.pin.package}_*.deb'),
+                f'newest {self.base.kernel_series}, {version}. Results may '
+                'differ from BASE.')
+            apt_download(f'{pkg}={version}', dl, apt)
+        debs = sorted(dl.glob(f'{pkg}_*.deb'),
                       key=lambda p: p.stat().st_mtime)
         deb = debs[-1]
-        inner = f'./usr/src/{self.pin.package}.tar.xz'
+        inner = f'./usr/src/{pkg}.tar.xz'
         with open(tarball, 'wb') as out:
             p1 = subprocess.Popen(['dpkg-deb', '--fsys-tarfile', str(deb)],
                                   stdout=subprocess.PIPE)
@@ -188,18 +201,19 @@ class Tree:
                            stdout=out, check=True)
             p1.wait()
         digest = _sha256(tarball)
-        if version == self.pin.version and digest != self.pin.tarball_sha256:
+        if version == self.base.version and \
+                digest != self.base.tarball_sha256:
             raise BuildError(f'{tarball}: sha256 {digest}, BASE pins '
-                             f'{self.pin.tarball_sha256}')
+                             f'{self.base.tarball_sha256}')
         deb.unlink()
         return tarball
 
-    def _newest_version(self) -> str:
-        out = run(['apt-cache', 'madison', self.pin.package])
+    def _newest_version(self, apt: list[str]) -> str:
+        out = run(['apt-cache', *apt, 'madison', self.base.package])
         versions = [line.split('|')[1].strip() for line in out.splitlines()
                     if '|' in line]
         if not versions:
-            raise BuildError(f'{self.pin.package} is not in the archive '
+            raise BuildError(f'{self.base.package} is not in the archive '
                              '(did apt-get update run?)')
         return versions[0]
 
@@ -220,22 +234,29 @@ class Tree:
 
     # -- flavours -------------------------------------------------------
 
-    def series_files(self, flavour: str) -> list[Path]:
+    def _listed(self, pairs: tuple[tuple[str, str], ...]) -> list[Path]:
         files: list[Path] = []
-        for name, listing in FLAVOURS[flavour]:
-            series = self.patches / name / listing
+        for name, listing in pairs:
+            series = self.base.directory / name / listing
             if not series.exists():
                 continue   # not written yet: the flavour goes without it
             for entry in series.read_text().split():
-                files.append(self.patches / name / entry)
+                files.append(self.base.directory / name / entry)
         return files
+
+    def series_files(self, flavour: str) -> list[Path]:
+        return self._listed(self.base.series[flavour])
+
+    def after_driver_files(self) -> list[Path]:
+        return self._listed(self.base.after_driver)
 
     def ensure_worktree(self, flavour: str, base: str) -> Path:
         """The flavour's source tree, re-applying the series if changed."""
         wt = self.worktrees / flavour
         patches = self.series_files(flavour)
+        after = self.after_driver_files()
         h = hashlib.sha256(base.encode())
-        for p in patches + self.driver_files():
+        for p in patches + self.driver_files() + after:
             h.update(p.name.encode() + p.read_bytes())
         stamp = self.worktrees / f'{flavour}.stamp'
         want = h.hexdigest()
@@ -243,10 +264,13 @@ class Tree:
             return wt
         self.reset_worktree(wt, base)
         if patches:
-            log(f'{flavour}: git am {len(patches)} patches')
+            log(f'{self.base.name} {flavour}: git am {len(patches)} patches')
             run(['git', 'am', '-q', '--no-gpg-sign', '--keep-cr',
                  *map(str, patches)], cwd=wt, env=_GIT_IDENTITY)
         self.place_driver(wt)
+        if after:
+            run(['git', 'am', '-q', '--no-gpg-sign', '--keep-cr',
+                 *map(str, after)], cwd=wt, env=_GIT_IDENTITY)
         stamp.write_text(want + '\n')
         return wt
 
@@ -292,25 +316,36 @@ class Tree:
             return
         subprocess.run(['git', 'am', '--abort'], cwd=wt, capture_output=True)
         run(['git', 'checkout', '-q', '-f', '--detach', commit], cwd=wt)
-        run(['git', 'clean', '-q', '-fdx'], cwd=wt)
+        # Keep the build output: the next build is incremental.
+        run(['git', 'clean', '-q', '-fdx', '-e', f'/{OUT_DIR}*'], cwd=wt)
 
     # -- configuration and build -----------------------------------------
 
+    @staticmethod
+    def output_dir(src: Path, name: str = '') -> Path:
+        """Where @src is built: a direct subdirectory of the worktree, so
+        that kbuild names the sources by relative paths (srctree is ..)
+        and every worktree compiles the same command lines: ccache then
+        shares the objects of baseline, patched and the bisect builds."""
+        return src / (OUT_DIR + (f'-{name}' if name else ''))
+
     def configure(self, flavour: str, src: Path, validate: bool = True,
-                  fragments: tuple[str, ...] = CONFIG_FRAGMENTS) -> Path:
-        """Writes the fragments as .config in build/out/@flavour and runs
-        olddefconfig; with @validate, fails if a fragment line was lost.
-        A later fragment's CONFIG_X replaces an earlier one's."""
-        out = self.outputs / flavour
+                  fragments: tuple[str, ...] = CONFIG_FRAGMENTS,
+                  name: str = '') -> Path:
+        """Writes the fragments as .config in @src's output directory and
+        runs olddefconfig; with @validate, fails if a fragment line was
+        lost. A later fragment's CONFIG_X replaces an earlier one's."""
+        out = self.output_dir(src, name)
         out.mkdir(parents=True, exist_ok=True)
         text = merge_fragments([(self.top / 'kernel-config' / f).read_text()
-                                for f in fragments])
+                                for f in fragments + self.base.config])
         stamp = out / '.oomgpu-config'
         if stamp.exists() and stamp.read_text() == text and \
                 (out / '.config').exists():
             return out
         (out / '.config').write_text(text)
-        run(['make', '-s', 'ARCH=um', f'O={out}', 'olddefconfig'], cwd=src)
+        run(['make', '-s', 'ARCH=um', f'O={out.name}', 'olddefconfig'],
+            cwd=src)
         missing = check_config(text, (out / '.config').read_text())
         if missing and validate:
             raise BuildError(
@@ -325,7 +360,7 @@ class Tree:
         base = self.ensure_base()
         src = self.ensure_worktree(flavour, base)
         out = self.configure(flavour, src)
-        log(f'{flavour}: building UML in {out}')
+        log(f'{self.base.name} {flavour}: building UML in {out}')
         self.make(out, src)
         return out / 'linux'
 
@@ -334,8 +369,9 @@ class Tree:
         distribution would; returns the path of emugpu.ko."""
         base = self.ensure_base()
         src = self.ensure_worktree('patched', base)
-        out = self.configure('module', src, fragments=MODULE_FRAGMENTS)
-        log(f'module: building UML with emugpu=m in {out}')
+        out = self.configure('module', src, fragments=MODULE_FRAGMENTS,
+                             name='module')
+        log(f'{self.base.name} module: building UML with emugpu=m in {out}')
         self.make(out, src)
         ko = out / DRIVER_DIR / 'emugpu.ko'
         if not ko.exists():
@@ -350,22 +386,28 @@ class Tree:
         dest.mkdir(parents=True, exist_ok=True)
         for old in dest.glob('*.patch'):
             old.unlink()
+        # The driver's own commit: below it the series, above it what
+        # adapts the driver to an older base.
+        commit = f'HEAD~{len(self.after_driver_files())}'
         name = run(['git', 'format-patch', '-1', '-o', str(dest),
-                    f'--base={base}', 'HEAD'], cwd=src).strip()
+                    f'--base={base}', commit], cwd=src).strip()
         return Path(name)
 
     def make(self, out: Path, src: Path) -> None:
         """Builds (incrementally) the kernel of @src in @out."""
         jobs = os.cpu_count() or 1
-        cmd = ['make', '-s', f'-j{jobs}', 'ARCH=um', f'O={out}']
+        cmd = ['make', '-s', f'-j{jobs}', 'ARCH=um', f'O={out.name}']
         env = {}
         if shutil.which('ccache'):
             cmd.append('CC=ccache gcc')
-            # Paths relative to the clone, so another clone hits the cache.
-            env['CCACHE_BASEDIR'] = str(self.top)
+            # Absolute paths under the worktrees become relative, and the
+            # directory is not hashed: every worktree and clone shares.
+            env['CCACHE_BASEDIR'] = str(self.worktrees)
+            env['CCACHE_NOHASHDIR'] = '1'
         start = time.monotonic()
         run(cmd, cwd=src, env=env)
-        log(f'{out.name}: built in {time.monotonic() - start:.0f} s')
+        log(f'{self.base.name} {out.name}: built in '
+            f'{time.monotonic() - start:.0f} s')
 
 
 def merge_fragments(texts: list[str]) -> str:

@@ -5,6 +5,14 @@ The metrics every OOM scenario reports come from three kernel messages:
   Out of memory: Killed process 91 (hog) total-vm:..kB, anon-rss:262144kB, ...
   oom_reaper: reaped process 91 (hog), now anon-rss:0kB, file-rss:0kB, ...
   oom_reaper: unable to reap pid:91 (hog)
+
+and, with the OOM series, a pass that reaped around busy memory and the
+reaper giving up on it (7.3 series, then the 6.12 one):
+
+  oom_reaper: could not reap 64kB of process 91 (victim), busy in mmu
+      notifier emugpu_userptr_invalidate, now anon-rss:64kB, ...
+  oom_reaper: unable to reap pid:91 (victim), 64kB busy in mmu notifier ...
+  oom_reaper: reaped process 91 (victim) but 64kB busy in mmu notifiers, ...
   oom_reaper: gave up on pid:91 (hog), 64kB still busy in mmu notifiers
 
 ("Memory cgroup out of memory: Killed process ..." for a memcg OOM.)
@@ -23,6 +31,9 @@ _KILLED = re.compile(_STAMP + r'(?P<memcg>Memory cgroup out of memory: )?'
 _REAPED = re.compile(_STAMP + r'oom_reaper: reaped process (?P<pid>\d+) '
                      r'\((?P<comm>[^)]*)\),? (?:but (?P<busy>\d+)kB busy in '
                      r'mmu notifiers, )?now anon-rss:(?P<anon>\d+)kB')
+_PARTIAL = re.compile(_STAMP + r'oom_reaper: could not reap (?P<busy>\d+)kB of '
+                      r'process (?P<pid>\d+) \((?P<comm>[^)]*)\), busy in mmu '
+                      r'notifier (?P<who>\S+), now anon-rss:(?P<anon>\d+)kB')
 # With the series, giving up on memory notifiers kept reads
 #   oom_reaper: gave up on pid:91 (victim), 64kB still busy in mmu notifiers
 _UNABLE = re.compile(_STAMP + r'oom_reaper: (?:unable to reap|gave up on) '
@@ -47,6 +58,9 @@ class OomKill:
     partial_reaps: list[tuple[float, int, int]] = field(default_factory=list)
     unable_at: float | None = None
     gone_at: float | None = None
+    # The refusing notifier the reaper named (7.3 series), e.g.
+    # emugpu_userptr_invalidate
+    busy_notifier: str = ''
 
     def reports(self) -> list[tuple[float, int]]:
         """(guest time, anon-rss kB after) of each reaper report, in order:
@@ -113,6 +127,14 @@ def parse_oom(lines: Iterable[str]) -> OomLog:
             log.kills.append(OomKill(int(m['pid']), m['comm'],
                                      float(m['time']), int(m['anon']),
                                      bool(m['memcg'])))
+            continue
+        m = _PARTIAL.match(line)
+        if m:
+            kill = _latest(log, int(m['pid']))
+            if kill:
+                kill.partial_reaps.append((float(m['time']), int(m['busy']),
+                                           int(m['anon'])))
+                kill.busy_notifier = m['who']
             continue
         m = _REAPED.match(line)
         if m:

@@ -1,6 +1,7 @@
-"""make patches-check: is every series ready to mail?
+"""make patches-check: is every series of a base ready to mail?
 
-For each directory under kernel-patches/ with a `series` file:
+For each series the base's patched flavour carries (kernel-patches/<base>/
+<series>/, listed in its BASE file):
   - checkpatch.pl --strict on every patch (the cover letter is prose);
   - get_maintainer.pl: who the series goes to;
   - git am of the series onto the base in a throwaway worktree, without
@@ -21,7 +22,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .kbuild import _GIT_IDENTITY, FLAVOURS, BuildError, Tree, log, run
+from .kbuild import _GIT_IDENTITY, BuildError, Tree, log, run
 
 CHECKPATCH_IGNORE = ('UNKNOWN_COMMIT_ID', 'FILE_PATH_CHANGES')
 
@@ -34,16 +35,6 @@ class SeriesReport:
     maintainers: list[str] = field(default_factory=list)
     # What was checked besides checkpatch, for the summary line.
     checks: str = ''
-
-
-def _series_dirs(top: Path) -> list[Path]:
-    """Series directories in the order the patched flavour applies them."""
-    order = [name for name, _ in FLAVOURS['patched']]
-    dirs = [d for d in (top / 'kernel-patches').iterdir()
-            if (d / 'series').exists()]
-    return sorted(dirs, key=lambda d: (order.index(d.name)
-                                       if d.name in order else len(order),
-                                       d.name))
 
 
 def _patch_list(directory: Path, listing: str) -> list[Path]:
@@ -92,31 +83,20 @@ def _apply(tree: Tree, base: str, worktree: Path,
             cwd=worktree, env=_GIT_IDENTITY)
 
 
-# Hidden symbols the series' code depends on. Nothing that UML can enable
-# selects them before the series' own Kconfig patch, so the bisect build
-# adds a harness-only symbol that does; the series themselves are untouched.
-BISECT_SELECTS = ('MMU_NOTIFIER',)
-_BISECT_SHIM = 'init/Kconfig.oomgpu-bisect'
-
-
-def _add_bisect_shim(wt: Path) -> None:
-    """An uncommitted Kconfig file in the bisect worktree only."""
-    selects = ''.join(f'\tselect {s}\n' for s in BISECT_SELECTS)
-    (wt / _BISECT_SHIM).write_text(
-        'config OOMGPU_BISECT\n\tdef_bool y\n' + selects)
-    kconfig = wt / 'Kconfig'
-    text = kconfig.read_text()
-    line = f'source "{_BISECT_SHIM}"\n'
-    if line not in text:
-        kconfig.write_text(text + line)
-
-
 def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
     """Applies every series in order, one patch at a time, and builds after
-    each patch; returns the patches after which the build failed."""
+    each patch; returns the patches after which the build failed.
+
+    The driver goes in first, as in the flavours: it selects the hidden
+    symbols (MMU_NOTIFIER) the series' code needs, and the same .config
+    as the flavours' lets ccache share their objects."""
     wt = tree.worktrees / 'bisect'
     tree.reset_worktree(wt, base)
-    _add_bisect_shim(wt)
+    tree.place_driver(wt)
+    after = tree.after_driver_files()
+    if after:
+        run(['git', 'am', '-q', '--no-3way', *map(str, after)], cwd=wt,
+            env=_GIT_IDENTITY)
     broken = []
     for patches in series:
         for patch in patches:
@@ -124,7 +104,7 @@ def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
                 env=_GIT_IDENTITY)
             # Kconfig symbols the fragments name may only exist later in
             # the series: configure again, without insisting on them.
-            out = tree.outputs / 'bisect'
+            out = tree.output_dir(wt)
             (out / '.oomgpu-config').unlink(missing_ok=True)
             try:
                 tree.configure('bisect', wt, validate=False)
@@ -139,8 +119,9 @@ def check_driver(tree: Tree, with_builds: bool) -> SeriesReport:
     """emugpu as the patch the build commits (exported to
     build/emugpu-patch/): checkpatch, maintainers, and a build as a
     module next to the =y build of the flavours."""
-    patch = tree.export_driver_patch(tree.build_dir / 'emugpu-patch')
-    report = SeriesReport('emugpu (build/emugpu-patch)', [patch],
+    where = tree.build_dir / tree.base.name / 'emugpu-patch'
+    patch = tree.export_driver_patch(where)
+    report = SeriesReport(f'{tree.base.name}/emugpu ({where})', [patch],
                           checks='git format-patch from the patched '
                           'flavour' + (', a build with emugpu=m'
                                        if with_builds else ''))
@@ -156,43 +137,51 @@ def check_driver(tree: Tree, with_builds: bool) -> SeriesReport:
     return report
 
 
-def check_all(tree: Tree, with_builds: bool = True) -> list[SeriesReport]:
+def check_all(tree: Tree, with_builds: bool = True,
+              module_build: bool = True) -> list[SeriesReport]:
     base = tree.ensure_base()
-    reports = []
-    for directory in _series_dirs(tree.top):
+    reports: list[SeriesReport] = []
+    applied: list[Path] = []
+    for directory in tree.base.series_dirs():
         patches = _patch_list(directory, 'series')
-        report = SeriesReport(directory.name, patches)
+        report = SeriesReport(f'{tree.base.name}/{directory.name}', patches)
         for patch in patches:
             for finding in checkpatch(tree.repo, patch):
                 report.problems.append(f'checkpatch: {finding}')
         cover = directory / '0000-cover-letter.patch'
-        if not cover.exists():
+        if not cover.exists() and len(patches) > 1:
             report.problems.append('no 0000-cover-letter.patch')
-        elif '*** SUBJECT HERE ***' in cover.read_text() or \
-                '*** BLURB HERE ***' in cover.read_text():
+        elif cover.exists() and (
+                '*** SUBJECT HERE ***' in cover.read_text() or
+                '*** BLURB HERE ***' in cover.read_text()):
             report.problems.append('cover letter still has placeholders')
-        if cover.exists() and not tree.ksrc and \
-                f'base-commit: {base}' not in cover.read_text():
-            report.problems.append(f'cover letter: base-commit is not '
+        first = cover if cover.exists() else (patches or [cover])[0]
+        if first.exists() and not tree.ksrc and \
+                f'base-commit: {base}' not in first.read_text():
+            report.problems.append(f'{first.name}: base-commit is not '
                                    f'{base}')
         report.maintainers = maintainers(tree.repo, patches)
+        # A series applies on top of the ones before it (the 7.3 OOM series
+        # needs the stable fix), as its prerequisite-patch-id lines say.
         wt = tree.worktrees / 'am-check'
         try:
-            _apply(tree, base, wt, patches)
+            _apply(tree, base, wt, applied + patches)
         except BuildError as err:
             report.problems.append(f'git am onto the base: {err}')
-        subset = _patch_list(directory, 'baseline')
-        if subset:
-            try:
-                _apply(tree, base, wt, subset)
-            except BuildError as err:
-                report.problems.append(f'baseline subset alone: {err}')
+        applied += patches
         reports.append(report)
+    # The baseline flavour's patches (test harness and KUnit patch) alone
+    baseline = tree.series_files('baseline')
+    if baseline and reports:
+        try:
+            _apply(tree, base, tree.worktrees / 'am-check', baseline)
+        except BuildError as err:
+            reports[-1].problems.append(f'baseline flavour alone: {err}')
     if with_builds and all(not r.problems for r in reports):
         broken = bisect_build(tree, base, [r.patches for r in reports])
         for report in reports:
             report.problems += [f'does not build after {b}' for b in broken
                                 if any(b.startswith(p.name)
                                        for p in report.patches)]
-    reports.append(check_driver(tree, with_builds))
+    reports.append(check_driver(tree, with_builds and module_build))
     return reports

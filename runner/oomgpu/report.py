@@ -47,7 +47,8 @@ def junit(outcomes: list[Outcome]) -> str:
     suites = ET.Element('testsuites', name='oomgpu')
     by_flavour: dict[str, list[Outcome]] = {}
     for out in outcomes:
-        by_flavour.setdefault(out.flavour, []).append(out)
+        name = f'{out.base}/{out.flavour}' if out.base else out.flavour
+        by_flavour.setdefault(name, []).append(out)
     for flavour, outs in by_flavour.items():
         failures = sum(not o.status.ok for o in outs)
         suite = ET.SubElement(suites, 'testsuite', name=flavour,
@@ -70,6 +71,7 @@ def outcome_json(out: Outcome) -> dict[str, Any]:
     victim = out.victim
     return {
         'scenario': out.scenario.name,
+        'base': out.base,
         'flavour': out.flavour,
         'status': out.status.value,
         'problems': out.problems,
@@ -142,7 +144,7 @@ def reproduces_on_baseline(out: Outcome, outcomes: list[Outcome]) -> str:
     if not out.scenario.reproduces:
         return '-'
     base = [o for o in outcomes if o.scenario.name == out.scenario.name
-            and o.flavour == BASELINE]
+            and o.flavour == BASELINE and o.base == out.base]
     if not base:
         return 'not run'
     return 'yes' if base[0].status.ok and base[0].failures_expected \
@@ -163,7 +165,8 @@ def reaping_cells(r: Reaping | None) -> tuple[str, str, str]:
 
 def table(outcomes: list[Outcome]) -> str:
     """The OOM table: one row per scenario and flavour."""
-    head = ('scenario', 'flavour', 'anon-rss at kill', 'reaped 1st pass',
+    head = ('scenario', 'base', 'flavour', 'anon-rss at kill',
+            'reaped 1st pass',
             '% of non-busy', 'kill->reap', 'collateral', 'jobs cancelled',
             'verdict', 'reproduces on baseline')
     rows = [head]
@@ -172,7 +175,7 @@ def table(outcomes: list[Outcome]) -> str:
         reaped, share, secs = reaping_cells(r)
         cancels = out.metrics.get('oom_cancels')
         rows.append((
-            out.scenario.name, out.flavour,
+            out.scenario.name, out.base or '-', out.flavour,
             _fmt(r.anon_at_kill_kb if r else None, ' kB'),
             reaped, share, secs,
             str(len(out.collateral)) if out.victim else '-',

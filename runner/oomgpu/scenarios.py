@@ -25,9 +25,14 @@ class Scenario:
     reproduces: bool = False
     script: str = ''
 
-    def kernel_args(self) -> list[str]:
-        args = [f'oomgpu.scenario={self.script or self.name}', *self.cmdline]
-        if self.time_travel:
+    def kernel_args(self, base_args: tuple[str, ...] = (),
+                    time_travel_ok: bool = True) -> list[str]:
+        """The UML command line: the scenario, its own arguments, the
+        base's (7.3: SMP), and time-travel where the scenario allows it
+        and the base has it (it needs a UP kernel)."""
+        args = [f'oomgpu.scenario={self.script or self.name}', *self.cmdline,
+                *base_args]
+        if self.time_travel and time_travel_ok:
             args.append('time-travel=inf-cpu')
         return args
 

@@ -1,0 +1,117 @@
+"""Kernel bases: which Linux a run builds on, and what differs per base.
+
+A base is a directory kernel-patches/<name>/ with a BASE file: the Debian
+source package and its pin, where apt finds it, the series each flavour
+carries, the UML config fragment of that base and the boot arguments its
+UML needs. Everything that differs between 6.12 and 7.3 lives there, so
+the rest of the runner never asks which base it is on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# The base of `make test`, `make run` and `make patches-check` unless
+# BASE= (or a KSRC= tree) says otherwise.
+DEFAULT_BASE = '7.3'
+FLAVOURS = ('baseline', 'patched')
+
+
+@dataclass(frozen=True)
+class Base:
+    name: str               # '7.3', the directory under kernel-patches/
+    directory: Path
+    package: str            # linux-source-7.3
+    version: str            # the pinned Debian version
+    tarball_sha256: str
+    suite: str              # Debian suite to fetch from ('' = apt's own)
+    # Per flavour: (series directory, list file) in the order applied
+    series: dict[str, tuple[tuple[str, str], ...]]
+    # Applied after the driver is placed (adapts it to this base)
+    after_driver: tuple[tuple[str, str], ...]
+    config: tuple[str, ...]      # extra fragments under kernel-config/
+    boot_args: tuple[str, ...]   # extra UML command line
+    time_travel: bool            # time-travel=inf-cpu available (!SMP)
+
+    @property
+    def kernel_series(self) -> str:
+        """'7.3' from '7.3.4-1~bpo13+1': what a KSRC tree must match."""
+        return '.'.join(self.version.split('.')[:2])
+
+    def series_dirs(self) -> list[Path]:
+        """Directories of series that are mailed (the patched flavour's),
+        in the order they apply."""
+        names = [name for name, _ in self.series['patched']]
+        return [self.directory / n for n in names]
+
+
+def _pairs(value: str) -> tuple[tuple[str, str], ...]:
+    """'a/series b/baseline' -> (('a', 'series'), ('b', 'baseline'))."""
+    out = []
+    for item in value.split():
+        directory, _, listing = item.partition('/')
+        if not listing:
+            raise ValueError(f'{item!r}: expected DIRECTORY/LISTFILE')
+        out.append((directory, listing))
+    return tuple(out)
+
+
+def read_base(directory: Path) -> Base:
+    fields: dict[str, str] = {}
+    for line in (directory / 'BASE').read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith('#'):
+            key, _, value = line.partition('=')
+            fields[key.strip()] = value.strip()
+    try:
+        return Base(
+            name=directory.name, directory=directory,
+            package=fields['package'], version=fields['version'],
+            tarball_sha256=fields['tarball-sha256'],
+            suite=fields.get('suite', ''),
+            series={f: _pairs(fields[f]) for f in FLAVOURS},
+            after_driver=_pairs(fields.get('after-driver', '')),
+            config=tuple(fields.get('config', '').split()),
+            boot_args=tuple(fields.get('boot-args', '').split()),
+            time_travel=fields.get('time-travel', 'no') == 'yes')
+    except KeyError as err:
+        raise ValueError(f'{directory / "BASE"}: no {err.args[0]} =') from None
+
+
+def all_bases(top: Path) -> dict[str, Base]:
+    root = top / 'kernel-patches'
+    bases = [read_base(d) for d in sorted(root.iterdir())
+             if (d / 'BASE').exists()]
+    return {b.name: b for b in bases}
+
+
+def tree_version(ksrc: Path) -> str:
+    """'7.3' for a kernel tree whose Makefile says VERSION 7, PATCHLEVEL 3."""
+    mk = (ksrc / 'Makefile').read_text(errors='replace')
+    parts = [re.search(rf'^{k} = (\d+)', mk, re.M)
+             for k in ('VERSION', 'PATCHLEVEL')]
+    if not all(parts):
+        raise ValueError(f'{ksrc}: not a Linux tree (no VERSION/PATCHLEVEL '
+                         'in its Makefile)')
+    return '.'.join(p.group(1) for p in parts if p)
+
+
+def pick(top: Path, name: str | None, ksrc: Path | None) -> Base:
+    """The base named, or the one a KSRC tree is, or the default."""
+    bases = all_bases(top)
+    known = ', '.join(sorted(bases))
+    if ksrc is not None:
+        version = tree_version(ksrc)
+        match = [b for b in bases.values() if b.kernel_series == version]
+        if not match:
+            raise ValueError(f'{ksrc} is Linux {version}; oomgpu has series '
+                             f'for {known} only')
+        if name and name != match[0].name:
+            raise ValueError(f'{ksrc} is Linux {version}, not BASE={name}')
+        return match[0]
+    name = name or DEFAULT_BASE
+    if name not in bases:
+        raise ValueError(f'no base {name!r}; bases: {known}')
+    return bases[name]
