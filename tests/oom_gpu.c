@@ -469,7 +469,14 @@ static int run_exit(void)
 
 int main(int argc, char **argv)
 {
-	const char *timeout = "5000";
+	/*
+	 * Without the cancel, the job must outlast the reaper's retries,
+	 * which give up about 3.1 s after the kill (OOM_REAPER_DELAY, then
+	 * ten passes HZ/10 apart). With 5 s, on 7.3 SMP UML the timeout
+	 * cancelled the job 2.8 s after the kill, inside those retries, and
+	 * a baseline kernel reaped the whole victim: the bug did not show.
+	 */
+	const char *timeout = NULL;
 	int no_cancel = 0, ret;
 
 	for (int i = 1; i < argc; i++) {
@@ -481,6 +488,8 @@ int main(int argc, char **argv)
 			if (!strcmp(argv[i], modes[m].name))
 				mode = &modes[m];
 	}
+	if (!timeout)
+		timeout = no_cancel ? "10000" : "5000";
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("KTAP version 1\n");
 	if (!mode) {

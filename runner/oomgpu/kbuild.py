@@ -70,13 +70,13 @@ def run(cmd: list[str], cwd: Path | None = None,
     return res.stdout
 
 
-def apt_download(spec: str, cwd: Path, apt: list[str],
+def apt_download(spec: str, cwd: Path, apt: list[str] | None = None,
                  attempts: int = 3) -> None:
     """apt-get download, retried a bounded number of times: a passing
     archive hiccup should not fail a 20-minute run."""
     for attempt in range(1, attempts + 1):
         try:
-            run(['apt-get', *apt, 'download', spec], cwd=cwd)
+            run(['apt-get', *(apt or []), 'download', spec], cwd=cwd)
             return
         except BuildError:
             if attempt == attempts:
@@ -218,19 +218,22 @@ class Tree:
         return versions[0]
 
     def uapi_include(self) -> Path:
-        """A directory with the base's DRM uapi headers (drm.h and what it
-        includes), for the guest programs: Debian's libc headers have no
-        drm.h, and emugpu_drm.h includes it."""
+        """The base's user-space API headers (make headers_install), for
+        the guest programs: Debian 12's libc headers have no drm.h and
+        predate 7.3's (drm_mode.h includes linux/bits.h)."""
         base = self.ensure_base()
-        out = self.build_dir / 'uapi'
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ('drm.h', 'drm_mode.h'):
-            text = run(['git', 'show', f'{base}:include/uapi/drm/{name}'],
-                       cwd=self.repo)
-            dest = out / name
-            if not dest.exists() or dest.read_text() != text:
-                dest.write_text(text)
-        return out
+        out = self.build_dir / self.base.name / 'uapi'
+        stamp = out / '.oomgpu-base'
+        if stamp.exists() and stamp.read_text().strip() == base:
+            return out / 'include'
+        src = self.worktrees / 'uapi'
+        self.reset_worktree(src, base)
+        if out.exists():
+            shutil.rmtree(out)
+        run(['make', '-s', 'ARCH=x86_64', f'O={OUT_DIR}', 'headers_install',
+             f'INSTALL_HDR_PATH={out}'], cwd=src)
+        stamp.write_text(base + '\n')
+        return out / 'include'
 
     # -- flavours -------------------------------------------------------
 
@@ -406,7 +409,7 @@ class Tree:
             env['CCACHE_NOHASHDIR'] = '1'
         start = time.monotonic()
         run(cmd, cwd=src, env=env)
-        log(f'{self.base.name} {out.name}: built in '
+        log(f'{self.base.name} {src.name}{out.name[len(OUT_DIR):]}: built in '
             f'{time.monotonic() - start:.0f} s')
 
 

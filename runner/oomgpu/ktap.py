@@ -19,7 +19,9 @@ _TIMESTAMP = re.compile(r'^\[\s*\d+\.\d+\] ?')
 _VERSION = re.compile(r'^K?TAP version \d+$')
 _PLAN = re.compile(r'^1\.\.(\d+)$')
 _TEST = re.compile(r'^(not )?ok (\d+)(?: -)?(?: ([^#]*?))?\s*(?:#\s*(.*))?$')
-_DIAGNOSTIC = re.compile(r'^#(?: ?)(.*)$')
+# '# text' or a bare '#'; not lockdep's ' #0: (lock)' lines, which would
+# otherwise end a nested block early.
+_DIAGNOSTIC = re.compile(r'^#(?: (.*))?$')
 
 
 class Status(enum.Enum):
@@ -156,8 +158,9 @@ def _parse_level(lines: list[_Line], pos: int, indent: int
             continue
         diag = _DIAGNOSTIC.match(line.body)
         # "# Subtest: NAME" restates the name the result line carries.
-        if diag and not diag.group(1).startswith('Subtest: '):
-            pending_diags.append(diag.group(1))
+        text = (diag.group(1) or '') if diag else ''
+        if diag and not text.startswith('Subtest: '):
+            pending_diags.append(text)
     # Results that were announced by a nested block but never closed (the
     # kernel died mid-suite) surface as an error rather than vanishing.
     if pending_subtests:

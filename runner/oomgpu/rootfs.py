@@ -90,10 +90,12 @@ def build_programs(tests: Path, out: Path, include: list[Path]) -> list[Path]:
 
 
 def build_initramfs(top: Path, build: Path, uapi: Path) -> Path:
-    """The guest image; @uapi holds the kernel's drm.h."""
+    """The guest image; @uapi holds the base's installed uapi headers."""
     busybox = fetch_busybox(build / 'busybox')
+    # emugpu_drm.h includes "drm.h" as the kernel's uapi/drm headers do
     programs = build_programs(top / 'tests', build / 'tests',
-                              [top / 'driver' / 'include' / 'uapi', uapi])
+                              [top / 'driver' / 'include' / 'uapi',
+                               uapi / 'drm', uapi])
     entries = [_Entry(d, stat.S_IFDIR | 0o755) for d in
                ('bin', 'dev', 'proc', 'sys', 'tmp', 'tests', 'scenarios')]
     entries += [

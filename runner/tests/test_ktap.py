@@ -86,3 +86,16 @@ class XfailRenderingTest(unittest.TestCase):
         again = parse_log(lines)[0].tests[0]
         self.assertEqual(again.status, Status.PASS)
         self.assertEqual(again.subtests[0].status, Status.XFAIL)
+
+
+class LockDumpTest(unittest.TestCase):
+    def test_lockdep_lines_inside_a_suite_do_not_end_it(self) -> None:
+        """The 7.3 reaper's give-up message is followed by
+        debug_show_all_locks(), whose ' #0: ...' lines sit between two
+        results of a nested suite (kunit-oom-reap on UML, 7.3)."""
+        docs = parse_log(_lines('kunit_lockdep_dump.log'))
+        suite = docs[0].tests[0]
+        self.assertEqual(suite.name, 'oom_reap')
+        self.assertEqual(len(suite.subtests), 9)
+        self.assertTrue(all(s.status.ok for s in suite.subtests))
+        self.assertEqual(suite.status, Status.PASS)
