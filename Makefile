@@ -8,11 +8,12 @@ BASE ?=
 RUNNER  = PYTHONPATH=$(CURDIR)/runner $(PYTHON) -m oomgpu \
 	$(if $(KSRC),--ksrc $(KSRC))
 ONE_BASE = $(if $(BASE),--base $(BASE))
-# make test: every scenario on 7.3, the smoke and reproducing ones on 6.12
+# make test: every scenario on 7.3, the smoke and reproducing ones on 6.12,
+# and the OOM series' KUnit suite on x86_64 under QEMU (THP)
 TEST_BASES = $(if $(KSRC)$(BASE),$(ONE_BASE),--base 7.3 --base 6.12)
 
 .PHONY: all run test kunit kernel rootfs deps list show runner-check \
-	patches-check outgoing clean
+	patches-check outgoing kunit-x86 clean
 
 all: test
 
@@ -35,7 +36,7 @@ run: deps
 # Everything with assertions; ends with "N passed, N failed".
 test: deps runner-check
 	$(RUNNER) $(TEST_BASES) patches-check
-	$(RUNNER) $(TEST_BASES) test $(S)
+	$(RUNNER) $(TEST_BASES) test --kunit-x86 $(S)
 
 # Every series ready to mail: checkpatch --strict, get_maintainer.pl,
 # git am onto the base, and a build after every patch.
@@ -50,6 +51,11 @@ outgoing: deps
 
 kunit: deps
 	$(RUNNER) $(ONE_BASE) kunit
+
+# The OOM series' KUnit suite on x86_64 under QEMU (THP, which UML lacks):
+# patched, baseline, and the series without its huge page handling.
+kunit-x86: deps
+	$(RUNNER) $(ONE_BASE) kunit-x86
 
 # One scenario with its console on screen: make show S=oom-smoke F=baseline
 show: deps

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import bases, deps, outgoing, patches, report
+from . import bases, deps, kunit_x86, outgoing, patches, report
 from .bases import FLAVOURS, Base
 from .judge import Outcome, judge
 from .kbuild import BuildError, Tree, log
@@ -70,9 +70,16 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument('patterns', nargs='*', help='scenario names or globs')
         c.add_argument('--flavour', action='append', choices=list(FLAVOURS))
         c.add_argument('--jobs', type=int, default=os.cpu_count() or 1)
+        if name == 'test':
+            c.add_argument('--kunit-x86', action='store_true',
+                           help="also the OOM series' KUnit suite on x86_64 "
+                           'under QEMU (THP), on the first base')
         if name == 'run':
             c.add_argument('--docs', type=Path,
                            help='also write results.md and the plot here')
+    sub.add_parser('kunit-x86', help="the OOM series' KUnit suite on x86_64 "
+                   'under QEMU (THP): patched, baseline and the series '
+                   'without its huge page handling')
     s = sub.add_parser('show', help='run one scenario, console on screen')
     s.add_argument('scenario')
     s.add_argument('--flavour', choices=list(FLAVOURS), default='patched')
@@ -184,6 +191,29 @@ def _publish(outcomes: list[Outcome], results: Path,
                                            ' (no gnuplot: no plot)'))
 
 
+def _x86_ktap(tree: Tree, outs: list[kunit_x86.Result]) -> int:
+    """Prints a KTAP document, one test per variant; returns the failed."""
+    print('KTAP version 1')
+    print(f'1..{len(outs)}')
+    for i, r in enumerate(outs, start=1):
+        name = f'kunit-x86_64@{tree.base.name}/{r.variant.name}'
+        want = ('must fail: ' + ', '.join(r.variant.expect_fail)
+                if r.variant.expect_fail else 'must pass')
+        print(f'# {name}: {want}; QEMU {r.accel} {r.seconds:.1f} s; '
+              f'log: {r.log_path}')
+        for problem in r.problems:
+            print(f'# {problem}')
+        print(f'{"not ok" if r.problems else "ok"} {i} {name}')
+    return sum(bool(r.problems) for r in outs)
+
+
+def _kunit_x86(tree: Tree, results: Path) -> int:
+    outs = kunit_x86.run_all(tree, results)
+    failed = _x86_ktap(tree, outs)
+    print(f'{len(outs) - failed} passed, {failed} failed')
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -204,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             # The emugpu=m build runs on the first base only.
             return max(_patches_check(t, not args.no_builds, i == 0)
                        for i, t in enumerate(trees))
+        if args.command == 'kunit-x86':
+            return _kunit_x86(tree, _results_dir(args.results_dir))
         if args.command == 'outgoing':
             for t in trees:
                 for d in outgoing.write_outgoing(t, args.build_dir /
@@ -249,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(report.ktap(outcomes), end='')
         passed, failed, skipped = report.counts(outcomes)
+        if args.command == 'test' and args.kunit_x86 and not args.patterns:
+            x86 = kunit_x86.run_all(tree, results)
+            x86_failed = _x86_ktap(tree, x86)
+            passed += len(x86) - x86_failed
+            failed += x86_failed
         print(f'# results: {results}')
         print(f'{passed} passed, {failed} failed'
               + (f', {skipped} skipped' if skipped else ''))

@@ -25,6 +25,8 @@ PACKAGES = {
     'python3-git': "checkpatch.pl's SPDX check (scripts/spdxcheck.py)",
     'codespell': "checkpatch.pl's spelling check",
     'gnuplot-nox': "make run's plot of reaped memory over time",
+    'libelf-dev': 'x86_64 kernel build (objtool)',
+    'qemu-system-x86': 'boots the x86_64 KUnit kernel (make kunit-x86)',
 }
 
 
