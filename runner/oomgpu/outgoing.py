@@ -61,13 +61,20 @@ def recipients(repo: Path, patches: list[Path], extra_cc: list[str]
                ) -> Recipients:
     to = _get_maintainer(repo, patches, ['--m', '--nor', '--nol'])
     cc = _get_maintainer(repo, patches, ['--nom', '--r', '--l'])
-    seen = set(to)
+    # One address per person: MAINTAINERS may list two for one name.
+    seen = {_name(who) for who in to}
     merged = []
     for who in cc + extra_cc:
-        if who not in seen:
-            seen.add(who)
+        if _name(who) not in seen:
+            seen.add(_name(who))
             merged.append(who)
     return Recipients(to, merged)
+
+
+def _name(who: str) -> str:
+    """'Jane Doe' of '"Jane Doe" <jd@x>', or the address of a list."""
+    name = who.split('<')[0].strip().strip('"')
+    return name or who.strip()
 
 
 def rewrite(text: str, me: str, who: Recipients) -> str:

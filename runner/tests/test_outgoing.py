@@ -56,3 +56,13 @@ class Rewrite(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class OnePersonOneAddress(unittest.TestCase):
+    def test_names_are_compared_not_addresses(self):
+        from oomgpu.outgoing import _name
+        self.assertEqual(_name('"Liam R. Howlett" <liam@infradead.org>'),
+                         'Liam R. Howlett')
+        self.assertEqual(_name('Michal Hocko <mhocko@suse.com>'),
+                         _name('Michal Hocko <mhocko@kernel.org>'))
+        self.assertEqual(_name('linux-mm@kvack.org'), 'linux-mm@kvack.org')
