@@ -237,7 +237,8 @@ class Tree:
 
     # -- flavours -------------------------------------------------------
 
-    def _listed(self, pairs: tuple[tuple[str, str], ...]) -> list[Path]:
+    def patch_files(self, pairs: tuple[tuple[str, str], ...]) -> list[Path]:
+        """The patches that (series directory, list file) pairs name."""
         files: list[Path] = []
         for name, listing in pairs:
             series = self.base.directory / name / listing
@@ -248,29 +249,38 @@ class Tree:
         return files
 
     def series_files(self, flavour: str) -> list[Path]:
-        return self._listed(self.base.series[flavour])
+        return self.patch_files(self.base.series[flavour])
 
     def after_driver_files(self) -> list[Path]:
-        return self._listed(self.base.after_driver)
+        return self.patch_files(self.base.after_driver)
 
     def ensure_worktree(self, flavour: str, base: str) -> Path:
-        """The flavour's source tree, re-applying the series if changed."""
-        wt = self.worktrees / flavour
-        patches = self.series_files(flavour)
-        after = self.after_driver_files()
+        """The flavour's source tree: its series, the driver and what
+        adapts the driver to the base."""
+        return self.patched_worktree(flavour, base,
+                                     self.series_files(flavour), driver=True)
+
+    def patched_worktree(self, name: str, base: str, patches: list[Path],
+                         driver: bool) -> Path:
+        """Worktree @name at @base with @patches applied (and the driver
+        placed on top if @driver); re-applied only when their content
+        changed, and then only changed files are rewritten."""
+        wt = self.worktrees / name
+        after = self.after_driver_files() if driver else []
         h = hashlib.sha256(base.encode())
-        for p in patches + self.driver_files() + after:
+        for p in patches + (self.driver_files() if driver else []) + after:
             h.update(p.name.encode() + p.read_bytes())
-        stamp = self.worktrees / f'{flavour}.stamp'
+        stamp = self.worktrees / f'{name}.stamp'
         want = h.hexdigest()
         if stamp.exists() and stamp.read_text().strip() == want and wt.exists():
             return wt
         self.reset_worktree(wt, base)
         if patches:
-            log(f'{self.base.name} {flavour}: git am {len(patches)} patches')
+            log(f'{self.base.name} {name}: git am {len(patches)} patches')
             run(['git', 'am', '-q', '--no-gpg-sign', '--keep-cr',
                  *map(str, patches)], cwd=wt, env=_GIT_IDENTITY)
-        self.place_driver(wt)
+        if driver:
+            self.place_driver(wt)
         if after:
             run(['git', 'am', '-q', '--no-gpg-sign', '--keep-cr',
                  *map(str, after)], cwd=wt, env=_GIT_IDENTITY)

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .kbuild import OUT_DIR, BuildError, Tree, _GIT_IDENTITY, log, run
+from .kbuild import OUT_DIR, BuildError, Tree, log, run
 from .ktap import Document, parse_log
 
 THP_CONFIG = ('CONFIG_TRANSPARENT_HUGEPAGE=y',
@@ -64,20 +64,6 @@ def variants(tree: Tree) -> list[Variant]:
                            (('experiments', 'no-thp-fix'),),
                            ('oom_reap_thp_no_split',)))
     return out
-
-
-def _worktree(tree: Tree, base: str, variant: Variant) -> Path:
-    wt = tree.worktrees / f'x86_64-{variant.name}'
-    patches = tree._listed(variant.series)
-    stamp = wt.parent / f'x86_64-{variant.name}.stamp'
-    want = base + ''.join(p.name + str(p.stat().st_mtime_ns) for p in patches)
-    if stamp.exists() and stamp.read_text() == want and wt.exists():
-        return wt
-    tree.reset_worktree(wt, base)
-    run(['git', 'am', '-q', '--no-3way', *map(str, patches)], cwd=wt,
-        env=_GIT_IDENTITY)
-    stamp.write_text(want)
-    return wt
 
 
 def build(tree: Tree, wt: Path) -> Path:
@@ -153,7 +139,9 @@ def run_all(tree: Tree, results: Path) -> list[Result]:
     base = tree.ensure_base()
     out = []
     for variant in variants(tree):
-        wt = _worktree(tree, base, variant)
+        wt = tree.patched_worktree(f'x86_64-{variant.name}', base,
+                                   tree.patch_files(variant.series),
+                                   driver=False)
         image = build(tree, wt)
         start = time.monotonic()
         accel, lines = boot(image)
