@@ -66,4 +66,5 @@ runner-check:
 	cd runner && $(PYTHON) -m unittest discover -s tests -t . -q
 
 clean:
-	rm -rf build/*/out build/tests build/initramfs.cpio.gz
+	rm -rf build/*/linux/.oomgpu-out-* build/*/ksrc-src/work/.oomgpu-out-* \
+		build/tests build/initramfs.cpio.gz

@@ -5,11 +5,16 @@ Debian's linux-source-X.Y, pinned in kernel-patches/<base>/BASE, fetched
 without root (apt-get download + dpkg-deb, through a private apt
 configuration under build/apt/ when the base lives in another Debian
 suite) and committed once as a git base with fixed metadata, so the base
-commit id is the same on every machine. Each flavour is a git worktree of
-that base with some of the base's series applied by `git am`, built out of
-tree in build/<base>/out/<flavour>. With KSRC= the user's own git tree is
-the base instead and the worktrees are added to it, never touching the
-user's checkout.
+commit id is the same on every machine.
+
+One source tree per base (the base repository's own checkout; with KSRC=,
+one git worktree of the user's tree, never the user's checkout) is put in
+each flavour's state in turn: the flavour's series applied by `git am`,
+the driver placed on top. Each flavour builds in its own output directory
+inside that tree (.oomgpu-out-<flavour>), so switching rewrites only the
+files the series touch and each build stays incremental. One checkout per
+base instead of one per flavour: a kernel checkout is 1.5 GB, and CI's
+disk is shared.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ DRIVER_HOOKS = (
 )
 DRIVER_SUBJECT = 'drm/emugpu: add an emulated GPU with user pointers'
 CONFIG_FRAGMENTS = ('base.config', 'debug.config')
-# Build output inside each worktree (see Tree.output_dir()).
+# Build output inside the source tree, one per flavour (Tree.output_dir()).
 OUT_DIR = '.oomgpu-out'
 # The driver as a module: the build check of `make patches-check`.
 MODULE_FRAGMENTS = ('base.config', 'module.config')
@@ -94,7 +99,7 @@ def _sha256(path: Path) -> str:
 
 
 class Tree:
-    """The base git tree plus one worktree per flavour."""
+    """The base git tree and the one source tree the flavours share."""
 
     def __init__(self, top: Path, build: Path, base: Base,
                  ksrc: Path | None = None):
@@ -105,6 +110,11 @@ class Tree:
         here = build / base.name
         self.repo = ksrc if ksrc else here / 'linux'
         self.worktrees = here / ('ksrc-src' if ksrc else 'src')
+        # Ours to check out anything in: the base repository we made, or
+        # a worktree of the user's.
+        self.work = self.worktrees / 'work' if ksrc else self.repo
+        # Which state (patched_worktree()'s hash) self.work is in.
+        self._state = self.worktrees / 'work.state'
 
     # -- the base -------------------------------------------------------
 
@@ -226,12 +236,11 @@ class Tree:
         stamp = out / '.oomgpu-base'
         if stamp.exists() and stamp.read_text().strip() == base:
             return out / 'include'
-        src = self.worktrees / 'uapi'
-        self.reset_worktree(src, base)
+        src = self.reset(base)
         if out.exists():
             shutil.rmtree(out)
-        run(['make', '-s', 'ARCH=x86_64', f'O={OUT_DIR}', 'headers_install',
-             f'INSTALL_HDR_PATH={out}'], cwd=src)
+        run(['make', '-s', 'ARCH=x86_64', f'O={OUT_DIR}-uapi',
+             'headers_install', f'INSTALL_HDR_PATH={out}'], cwd=src)
         stamp.write_text(base + '\n')
         return out / 'include'
 
@@ -255,26 +264,26 @@ class Tree:
         return self.patch_files(self.base.after_driver)
 
     def ensure_worktree(self, flavour: str, base: str) -> Path:
-        """The flavour's source tree: its series, the driver and what
-        adapts the driver to the base."""
+        """The source tree in the flavour's state: its series, the driver
+        and what adapts the driver to the base."""
         return self.patched_worktree(flavour, base,
                                      self.series_files(flavour), driver=True)
 
     def patched_worktree(self, name: str, base: str, patches: list[Path],
                          driver: bool) -> Path:
-        """Worktree @name at @base with @patches applied (and the driver
-        placed on top if @driver); re-applied only when their content
-        changed, and then only changed files are rewritten."""
-        wt = self.worktrees / name
+        """The source tree at @base with @patches applied (and the driver
+        placed on top if @driver), for @name; set up again only when the
+        tree is in another state or the content changed, and then only
+        files that differ are rewritten."""
         after = self.after_driver_files() if driver else []
         h = hashlib.sha256(base.encode())
         for p in patches + (self.driver_files() if driver else []) + after:
             h.update(p.name.encode() + p.read_bytes())
-        stamp = self.worktrees / f'{name}.stamp'
         want = h.hexdigest()
-        if stamp.exists() and stamp.read_text().strip() == want and wt.exists():
-            return wt
-        self.reset_worktree(wt, base)
+        if self._state.exists() and self._state.read_text().strip() == want \
+                and self.work.exists():
+            return self.work
+        wt = self.reset(base)
         if patches:
             log(f'{self.base.name} {name}: git am {len(patches)} patches')
             run(['git', 'am', '-q', '--no-gpg-sign', '--keep-cr',
@@ -284,7 +293,7 @@ class Tree:
         if after:
             run(['git', 'am', '-q', '--no-gpg-sign', '--keep-cr',
                  *map(str, after)], cwd=wt, env=_GIT_IDENTITY)
-        stamp.write_text(want + '\n')
+        self._state.write_text(want + '\n')
         return wt
 
     def driver_files(self) -> list[Path]:
@@ -318,29 +327,50 @@ class Tree:
                                          'COMMIT_MSG').read_text()],
             cwd=wt, env=_GIT_IDENTITY)
 
-    def reset_worktree(self, wt: Path, commit: str) -> None:
-        """Puts worktree @wt at @commit, creating it if needed. Only files
-        that differ are rewritten, so builds from it stay incremental."""
+    def reset(self, commit: str) -> Path:
+        """Puts the source tree at @commit (creating the worktree with
+        KSRC=) and returns it. Only files that differ are rewritten, and
+        they get a new mtime, so every flavour's build that used them
+        rebuilds them (from ccache when it has seen them)."""
+        self.worktrees.mkdir(parents=True, exist_ok=True)
+        self._state.unlink(missing_ok=True)
+        self._drop_old_worktrees()
+        wt = self.work
         if not wt.exists():
-            wt.parent.mkdir(parents=True, exist_ok=True)
             run(['git', '-C', str(self.repo), 'worktree', 'prune'])
             run(['git', '-C', str(self.repo), 'worktree', 'add', '-q',
                  '--detach', str(wt), commit])
-            return
+            return wt
         subprocess.run(['git', 'am', '--abort'], cwd=wt, capture_output=True)
         run(['git', 'checkout', '-q', '-f', '--detach', commit], cwd=wt)
         # Keep the build output: the next build is incremental.
         run(['git', 'clean', '-q', '-fdx', '-e', f'/{OUT_DIR}*'], cwd=wt)
+        return wt
+
+    def _drop_old_worktrees(self) -> None:
+        """Removes the one-worktree-per-flavour layout of older versions
+        (1.5 GB each), unregistering them from the repository."""
+        for old in self.worktrees.iterdir():
+            if old.is_dir() and old != self.work:
+                log(f'removing {old} (one source tree per base now)')
+                subprocess.run(['git', '-C', str(self.repo), 'worktree',
+                                'remove', '--force', str(old)],
+                               capture_output=True)
+                shutil.rmtree(old, ignore_errors=True)
+            elif old.suffix == '.stamp':
+                old.unlink()
+        run(['git', '-C', str(self.repo), 'worktree', 'prune'])
 
     # -- configuration and build -----------------------------------------
 
     @staticmethod
-    def output_dir(src: Path, name: str = '') -> Path:
-        """Where @src is built: a direct subdirectory of the worktree, so
-        that kbuild names the sources by relative paths (srctree is ..)
-        and every worktree compiles the same command lines: ccache then
-        shares the objects of baseline, patched and the bisect builds."""
-        return src / (OUT_DIR + (f'-{name}' if name else ''))
+    def output_dir(src: Path, name: str) -> Path:
+        """Where @src is built for @name: a direct subdirectory of the
+        source tree, so that kbuild names the sources by relative paths
+        (srctree is ..) and every flavour compiles the same command lines:
+        ccache then shares the objects of baseline, patched and the bisect
+        builds, and of any clone's builds."""
+        return src / f'{OUT_DIR}-{name}'
 
     def configure(self, flavour: str, src: Path, validate: bool = True,
                   fragments: tuple[str, ...] = CONFIG_FRAGMENTS,
@@ -348,7 +378,7 @@ class Tree:
         """Writes the fragments as .config in @src's output directory and
         runs olddefconfig; with @validate, fails if a fragment line was
         lost. A later fragment's CONFIG_X replaces an earlier one's."""
-        out = self.output_dir(src, name)
+        out = self.output_dir(src, name or flavour)
         out.mkdir(parents=True, exist_ok=True)
         text = merge_fragments([(self.top / 'kernel-config' / f).read_text()
                                 for f in fragments + self.base.config])
@@ -413,13 +443,13 @@ class Tree:
         env = {}
         if shutil.which('ccache'):
             cmd.append('CC=ccache gcc')
-            # Absolute paths under the worktrees become relative, and the
-            # directory is not hashed: every worktree and clone shares.
-            env['CCACHE_BASEDIR'] = str(self.worktrees)
+            # Absolute paths under the source tree become relative, and
+            # the directory is not hashed: every clone shares.
+            env['CCACHE_BASEDIR'] = str(src)
             env['CCACHE_NOHASHDIR'] = '1'
         start = time.monotonic()
         run(cmd, cwd=src, env=env)
-        log(f'{self.base.name} {src.name}{out.name[len(OUT_DIR):]}: built in '
+        log(f'{self.base.name} {out.name[len(OUT_DIR) + 1:]}: built in '
             f'{time.monotonic() - start:.0f} s')
 
 

@@ -1,9 +1,10 @@
 """The OOM series' KUnit suite on x86_64 under QEMU, for what UML lacks (THP).
 
 The kernel's own tools/testing/kunit/kunit.py builds each kernel
-(`kunit.py build --arch=x86_64 --kunitconfig=mm/tests` plus THP), in a
-worktree per variant with its build directory inside it, so ccache shares
-objects between the variants. kunit.py's own QEMU runner tries KVM first,
+(`kunit.py build --arch=x86_64 --kunitconfig=mm/tests` plus THP) in the
+base's source tree, put in each variant's state in turn, with a build
+directory per variant inside it, so ccache shares objects between the
+variants and each rebuild is incremental. kunit.py's own QEMU runner tries KVM first,
 and KVM inside these machines dies with an emulation error instead of
 falling back, so the runner boots QEMU itself: with KVM only if a probe
 boot of the same kernel printed KTAP, else TCG (which always works).
@@ -26,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .kbuild import OUT_DIR, BuildError, Tree, log, run
+from .kbuild import BuildError, Tree, log, run
 from .ktap import Document, parse_log
 
 THP_CONFIG = ('CONFIG_TRANSPARENT_HUGEPAGE=y',
@@ -66,21 +67,22 @@ def variants(tree: Tree) -> list[Variant]:
     return out
 
 
-def build(tree: Tree, wt: Path) -> Path:
-    """kunit.py build; returns the bzImage."""
+def build(tree: Tree, wt: Path, name: str) -> Path:
+    """kunit.py build of @wt for @name; returns the bzImage."""
+    out = tree.output_dir(wt, name)
     cmd = ['python3', 'tools/testing/kunit/kunit.py', 'build',
-           '--arch=x86_64', '--kunitconfig=mm/tests', f'--build_dir={OUT_DIR}',
-           '--jobs=2']
+           '--arch=x86_64', '--kunitconfig=mm/tests',
+           f'--build_dir={out.name}', '--jobs=2']
     for line in THP_CONFIG:
         cmd += ['--kconfig_add', line]
     env = {}
     if shutil.which('ccache'):
         cmd += ['--make_options', 'CC=ccache gcc']
-        env = {'CCACHE_BASEDIR': str(tree.worktrees), 'CCACHE_NOHASHDIR': '1'}
+        env = {'CCACHE_BASEDIR': str(wt), 'CCACHE_NOHASHDIR': '1'}
     start = time.monotonic()
     run(cmd, cwd=wt, env=env)
-    log(f'x86_64 {wt.name}: kunit.py build in {time.monotonic() - start:.0f} s')
-    return wt / OUT_DIR / 'arch' / 'x86' / 'boot' / 'bzImage'
+    log(f'{name}: kunit.py build in {time.monotonic() - start:.0f} s')
+    return out / 'arch' / 'x86' / 'boot' / 'bzImage'
 
 
 def _qemu(image: Path, accel: str, timeout: float) -> tuple[list[str], bool]:
@@ -139,10 +141,11 @@ def run_all(tree: Tree, results: Path) -> list[Result]:
     base = tree.ensure_base()
     out = []
     for variant in variants(tree):
-        wt = tree.patched_worktree(f'x86_64-{variant.name}', base,
+        name = f'x86_64-{variant.name}'
+        wt = tree.patched_worktree(name, base,
                                    tree.patch_files(variant.series),
                                    driver=False)
-        image = build(tree, wt)
+        image = build(tree, wt, name)
         start = time.monotonic()
         accel, lines = boot(image)
         seconds = time.monotonic() - start

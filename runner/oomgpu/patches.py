@@ -4,7 +4,7 @@ For each series the base's patched flavour carries (kernel-patches/<base>/
 <series>/, listed in its BASE file):
   - checkpatch.pl --strict on every patch (the cover letter is prose);
   - get_maintainer.pl: who the series goes to;
-  - git am of the series onto the base in a throwaway worktree, without
+  - git am of the series onto the base in the base's source tree, without
     fuzz or three-way merges, and of its `baseline` subset alone;
   - an incremental build after every patch, so the series bisects.
 
@@ -75,9 +75,8 @@ def maintainers(repo: Path, patches: list[Path]) -> list[str]:
     return [line for line in res.stdout.splitlines() if line.strip()]
 
 
-def _apply(tree: Tree, base: str, worktree: Path,
-           patches: list[Path]) -> None:
-    tree.reset_worktree(worktree, base)
+def _apply(tree: Tree, base: str, patches: list[Path]) -> None:
+    worktree = tree.reset(base)
     if patches:
         run(['git', 'am', '-q', '--no-3way', *map(str, patches)],
             cwd=worktree, env=_GIT_IDENTITY)
@@ -90,8 +89,7 @@ def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
     The driver goes in first, as in the flavours: it selects the hidden
     symbols (MMU_NOTIFIER) the series' code needs, and the same .config
     as the flavours' lets ccache share their objects."""
-    wt = tree.worktrees / 'bisect'
-    tree.reset_worktree(wt, base)
+    wt = tree.reset(base)
     tree.place_driver(wt)
     after = tree.after_driver_files()
     if after:
@@ -104,7 +102,7 @@ def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
                 env=_GIT_IDENTITY)
             # Kconfig symbols the fragments name may only exist later in
             # the series: configure again, without insisting on them.
-            out = tree.output_dir(wt)
+            out = tree.output_dir(wt, 'bisect')
             (out / '.oomgpu-config').unlink(missing_ok=True)
             try:
                 tree.configure('bisect', wt, validate=False)
@@ -163,9 +161,8 @@ def check_all(tree: Tree, with_builds: bool = True,
         report.maintainers = maintainers(tree.repo, patches)
         # A series applies on top of the ones before it (the 7.3 OOM series
         # needs the stable fix), as its prerequisite-patch-id lines say.
-        wt = tree.worktrees / 'am-check'
         try:
-            _apply(tree, base, wt, applied + patches)
+            _apply(tree, base, applied + patches)
         except BuildError as err:
             report.problems.append(f'git am onto the base: {err}')
         applied += patches
@@ -174,7 +171,7 @@ def check_all(tree: Tree, with_builds: bool = True,
     baseline = tree.series_files('baseline')
     if baseline and reports:
         try:
-            _apply(tree, base, tree.worktrees / 'am-check', baseline)
+            _apply(tree, base, baseline)
         except BuildError as err:
             reports[-1].problems.append(f'baseline flavour alone: {err}')
     if with_builds and all(not r.problems for r in reports):
