@@ -7,13 +7,11 @@ The metrics every OOM scenario reports come from three kernel messages:
   oom_reaper: unable to reap pid:91 (hog)
 
 and, with the OOM series, a pass that reaped around busy memory and the
-reaper giving up on it (7.3 series, then the 6.12 one):
+reaper giving up on it:
 
   oom_reaper: could not reap 64kB of process 91 (victim), busy in mmu
       notifier emugpu_userptr_invalidate, now anon-rss:64kB, ...
   oom_reaper: unable to reap pid:91 (victim), 64kB busy in mmu notifier ...
-  oom_reaper: reaped process 91 (victim) but 64kB busy in mmu notifiers, ...
-  oom_reaper: gave up on pid:91 (hog), 64kB still busy in mmu notifiers
 
 ("Memory cgroup out of memory: Killed process ..." for a memcg OOM.)
 """
@@ -29,15 +27,11 @@ _KILLED = re.compile(_STAMP + r'(?P<memcg>Memory cgroup out of memory: )?'
                      r'(?:Out of memory: )?Killed process (?P<pid>\d+) '
                      r'\((?P<comm>[^)]*)\).*?anon-rss:(?P<anon>\d+)kB')
 _REAPED = re.compile(_STAMP + r'oom_reaper: reaped process (?P<pid>\d+) '
-                     r'\((?P<comm>[^)]*)\),? (?:but (?P<busy>\d+)kB busy in '
-                     r'mmu notifiers, )?now anon-rss:(?P<anon>\d+)kB')
+                     r'\((?P<comm>[^)]*)\), now anon-rss:(?P<anon>\d+)kB')
 _PARTIAL = re.compile(_STAMP + r'oom_reaper: could not reap (?P<busy>\d+)kB of '
                       r'process (?P<pid>\d+) \((?P<comm>[^)]*)\), busy in mmu '
                       r'notifier (?P<who>\S+), now anon-rss:(?P<anon>\d+)kB')
-# With the series, giving up on memory notifiers kept reads
-#   oom_reaper: gave up on pid:91 (victim), 64kB still busy in mmu notifiers
-_UNABLE = re.compile(_STAMP + r'oom_reaper: (?:unable to reap|gave up on) '
-                     r'pid:(?P<pid>\d+)')
+_UNABLE = re.compile(_STAMP + r'oom_reaper: unable to reap pid:(?P<pid>\d+)')
 # Written to /dev/kmsg by the scenario program when it has reaped (wait(2))
 # the victim, so the kernel's clock says when the memory was all back.
 _GONE = re.compile(_STAMP + r'oomgpu: victim (?P<pid>\d+) gone')
@@ -58,7 +52,7 @@ class OomKill:
     partial_reaps: list[tuple[float, int, int]] = field(default_factory=list)
     unable_at: float | None = None
     gone_at: float | None = None
-    # The refusing notifier the reaper named (7.3 series), e.g.
+    # The refusing notifier the reaper named (the series), e.g.
     # emugpu_userptr_invalidate
     busy_notifier: str = ''
 
@@ -139,10 +133,7 @@ def parse_oom(lines: Iterable[str]) -> OomLog:
         m = _REAPED.match(line)
         if m:
             kill = _latest(log, int(m['pid']))
-            if kill and m['busy'] is not None:
-                kill.partial_reaps.append((float(m['time']), int(m['busy']),
-                                           int(m['anon'])))
-            elif kill:
+            if kill:
                 kill.reaped_at = float(m['time'])
                 kill.anon_rss_after_reap_kb = int(m['anon'])
             continue

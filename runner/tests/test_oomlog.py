@@ -71,11 +71,11 @@ class GaveUpTest(unittest.TestCase):
         lines = [
             '[    2.000000] Out of memory: Killed process 40 (oom_gpu) '
             'total-vm:140440kB, anon-rss:131148kB, file-rss:692kB',
-            '[    4.100000] oom_reaper: reaped process 40 (oom_gpu) but 64kB '
-            'busy in mmu notifiers, now anon-rss:80kB, file-rss:0kB, '
-            'shmem-rss:0kB',
-            '[    5.200000] oom_reaper: gave up on pid:40 (oom_gpu), 64kB '
-            'still busy in mmu notifiers',
+            '[    4.100000] oom_reaper: could not reap 64kB of process 40 '
+            '(oom_gpu), busy in mmu notifier emugpu_userptr_invalidate, now '
+            'anon-rss:80kB, file-rss:0kB, shmem-rss:0kB',
+            '[    5.200000] oom_reaper: unable to reap pid:40 (oom_gpu), 64kB '
+            'busy in mmu notifier emugpu_userptr_invalidate',
             '[    6.000000] oomgpu: victim 40 gone',
         ]
         kill = parse_oom(lines).victim(40)
