@@ -7,9 +7,9 @@
  *                 engine did since boot
  *  state          per open file: mappings with their present pages, user
  *                 pointers, the running job, and live jobs
- *  no_oom_cancel  test knob: the notifier refuses an OOM victim's
- *                 invalidation without cancelling the job, to show what
- *                 the OOM reaper achieves without the driver's help
+ *
+ * How the notifier answers the OOM reaper is the module parameter
+ * notifier_policy (emugpu_drv.c), also on the kernel command line.
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -114,8 +114,6 @@ void emugpu_debugfs_init(struct emugpu_device *edev)
 			    &emugpu_stats_fops);
 	debugfs_create_file("state", 0444, edev->debugfs, edev,
 			    &emugpu_state_fops);
-	debugfs_create_bool("no_oom_cancel", 0644, edev->debugfs,
-			    &edev->no_oom_cancel);
 }
 
 void emugpu_debugfs_fini(struct emugpu_device *edev)

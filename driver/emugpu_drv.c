@@ -30,7 +30,40 @@
 unsigned int emugpu_job_timeout_ms = 10000;
 module_param_named(job_timeout_ms, emugpu_job_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(job_timeout_ms,
-		 "A running job is stopped with -ETIMEDOUT after this long (default 10000)");
+		 "A running job is stopped with -ETIMEDOUT after this long (default and at most 10000)");
+
+static const char * const emugpu_policy_names[] = {
+	[EMUGPU_POLICY_PRECISE] = "precise",
+	[EMUGPU_POLICY_NOCANCEL] = "nocancel",
+	[EMUGPU_POLICY_XE] = "xe",
+};
+
+int emugpu_notifier_policy = EMUGPU_POLICY_PRECISE;
+
+static int emugpu_policy_set(const char *val, const struct kernel_param *kp)
+{
+	int policy = sysfs_match_string(emugpu_policy_names, val);
+
+	if (policy < 0)
+		return -EINVAL;
+	WRITE_ONCE(emugpu_notifier_policy, policy);
+	return 0;
+}
+
+static int emugpu_policy_get(char *buf, const struct kernel_param *kp)
+{
+	return scnprintf(buf, PAGE_SIZE, "%s\n",
+			 emugpu_policy_names[READ_ONCE(emugpu_notifier_policy)]);
+}
+
+static const struct kernel_param_ops emugpu_policy_ops = {
+	.set = emugpu_policy_set,
+	.get = emugpu_policy_get,
+};
+
+module_param_cb(notifier_policy, &emugpu_policy_ops, NULL, 0644);
+MODULE_PARM_DESC(notifier_policy,
+		 "How a non-blockable invalidation of a user pointer is answered: precise (refuse only pages a running job uses, cancel an OOM victim's job; default), nocancel (precise without the cancel), xe (refuse every one, as xe, drm_gpusvm, amdgpu and radeon do)");
 
 static struct emugpu_device *emugpu;
 

@@ -60,7 +60,7 @@ struct emugpu_stats {
 	atomic_t jobs;			/* jobs submitted and not freed */
 	atomic64_t inval_blockable;
 	atomic64_t inval_nonblock;
-	atomic64_t inval_refused;	/* non-blockable, a running job uses it */
+	atomic64_t inval_refused;	/* non-blockable, and refused */
 	atomic64_t inval_waited;	/* blockable, waited for a running job */
 	atomic64_t oom_cancels;		/* jobs cancelled for an OOM victim */
 	atomic64_t exit_cancels;	/* jobs cancelled because the mm exits */
@@ -90,8 +90,6 @@ struct emugpu_device {
 	struct list_head files;
 
 	struct emugpu_stats stats;
-	/* Test knob: refuse OOM victims' invalidations without cancelling. */
-	bool no_oom_cancel;
 	struct dentry *debugfs;
 };
 
@@ -211,10 +209,38 @@ static inline struct emugpu_userptr *to_userptr(struct drm_gem_object *obj)
 
 extern unsigned int emugpu_job_timeout_ms;
 
-/* The job timeout in ms: the module parameter, kept within reason. */
+/*
+ * How the user pointer notifier answers a non-blockable invalidation (the
+ * OOM reaper's), to measure the OOM reaper against drivers that answer
+ * the way real ones do. Blockable invalidations are the same in all.
+ */
+enum emugpu_notifier_policy {
+	/* Refuse only pages a running job uses; cancel an OOM victim's job */
+	EMUGPU_POLICY_PRECISE,
+	/* As precise, without the cancel */
+	EMUGPU_POLICY_NOCANCEL,
+	/*
+	 * Refuse every one, busy or idle, without looking: xe userptrs,
+	 * drm_gpusvm, amdgpu and radeon in Linux 7.3
+	 */
+	EMUGPU_POLICY_XE,
+};
+
+extern int emugpu_notifier_policy;
+
+/*
+ * The most a job may run, in ms. A SPIN ends when userspace says so, so
+ * its fence is one that userspace controls: cap it as vgem caps its fences
+ * (10 s), whatever the parameter says, so that no dma_fence stays
+ * unsignalled for long.
+ */
+#define EMUGPU_JOB_TIMEOUT_MAX_MS	10000U
+
+/* The job timeout in ms: the module parameter, within the cap. */
 static inline unsigned int emugpu_job_timeout(void)
 {
-	return clamp(READ_ONCE(emugpu_job_timeout_ms), 1U, 3600U * 1000U);
+	return clamp(READ_ONCE(emugpu_job_timeout_ms), 1U,
+		     EMUGPU_JOB_TIMEOUT_MAX_MS);
 }
 
 /* emugpu_gem.c */

@@ -121,7 +121,12 @@ void emugpu_job_cancel(struct emugpu_job *job)
 	wake_up_all(&job->vm->edev->engine_wait);
 }
 
-/* Records the pages a command uses; returns the use's index or -EINVAL. */
+/*
+ * Records the pages a command uses; returns the use's index, -EINVAL, or
+ * -EPERM for a user pointer of another process: the file may have been
+ * inherited by fork() or passed with SCM_RIGHTS, and that process's jobs
+ * must not hold up the creator's munmap() (amdgpu refuses the same).
+ */
 static int emugpu_job_add_use(struct emugpu_job *job, u64 va, u64 size,
 			      bool write, u64 *offset)
 {
@@ -131,6 +136,9 @@ static int emugpu_job_add_use(struct emugpu_job *job, u64 va, u64 size,
 	map = emugpu_vm_find(job->vm, va, size);
 	if (!map)
 		return -EINVAL;
+	if (emugpu_is_userptr(map->obj) &&
+	    to_userptr(map->obj)->notifier.mm != current->mm)
+		return -EPERM;
 	if (write && emugpu_is_userptr(map->obj) &&
 	    to_userptr(map->obj)->read_only)
 		return -EINVAL;

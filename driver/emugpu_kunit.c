@@ -234,6 +234,38 @@ static int emugpu_test_invalidate(struct emugpu_test_ctx *ctx,
 	return ok ? 0 : -EAGAIN;
 }
 
+/* The same, blockable, with no job running: it never waits. */
+static int emugpu_test_invalidate_blockable(struct emugpu_test_ctx *ctx,
+					    unsigned long first,
+					    unsigned long last)
+{
+	struct mmu_notifier_range range;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_UNMAP,
+				MMU_NOTIFIER_RANGE_BLOCKABLE, current->mm,
+				ctx->addr + first * PAGE_SIZE,
+				ctx->addr + (last + 1) * PAGE_SIZE);
+	return emugpu_userptr_notifier_ops.invalidate(&ctx->up.notifier,
+						      &range, 1) ? 0 : -EAGAIN;
+}
+
+static void emugpu_test_restore_policy(void *policy)
+{
+	WRITE_ONCE(emugpu_notifier_policy, (int)(uintptr_t)policy);
+}
+
+/* Sets the notifier policy for the rest of the test. */
+static void emugpu_test_set_policy(struct kunit *test, int policy)
+{
+	int old = READ_ONCE(emugpu_notifier_policy);
+
+	KUNIT_ASSERT_EQ(test,
+			kunit_add_action_or_reset(test,
+						  emugpu_test_restore_policy,
+						  (void *)(uintptr_t)old), 0);
+	WRITE_ONCE(emugpu_notifier_policy, policy);
+}
+
 static void emugpu_test_refuse_only_busy(struct kunit *test)
 {
 	struct emugpu_test_ctx ctx = {};
@@ -266,6 +298,28 @@ static void emugpu_test_refuse_only_busy(struct kunit *test)
 	emugpu_test_ctx_fini(&ctx);
 }
 
+/*
+ * The xe policy refuses every non-blockable invalidation, even of pages no
+ * job uses and with no job at all; blockable ones still zap.
+ */
+static void emugpu_test_policy_xe(struct kunit *test)
+{
+	struct emugpu_test_ctx ctx = {};
+
+	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
+	emugpu_test_set_policy(test, EMUGPU_POLICY_XE);
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 1), -EAGAIN);
+	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[0]);
+	ctx.vm->active_job = NULL;
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), -EAGAIN);
+	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[0]);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.inval_refused),
+			2LL);
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate_blockable(&ctx, 0, 7), 0);
+	KUNIT_EXPECT_NULL(test, ctx.pages[0]);
+	emugpu_test_ctx_fini(&ctx);
+}
+
 static void emugpu_test_trylock_fails(struct kunit *test)
 {
 	struct emugpu_test_ctx ctx = {};
@@ -291,14 +345,14 @@ static void emugpu_test_oom_victim_cancel(struct kunit *test)
 
 	/* What the reaper does first; the test's mm is private to it. */
 	mm_flags_set(MMF_UNSTABLE, mm);
-	ctx.edev->no_oom_cancel = true;
+	emugpu_test_set_policy(test, EMUGPU_POLICY_NOCANCEL);
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 2, 2), -EAGAIN);
 	KUNIT_EXPECT_FALSE(test, test_bit(EMUGPU_JOB_CANCEL,
 					  &ctx.job->flags));
 	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.oom_cancels),
 			0LL);
 
-	ctx.edev->no_oom_cancel = false;
+	emugpu_test_set_policy(test, EMUGPU_POLICY_PRECISE);
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), -EAGAIN);
 	KUNIT_EXPECT_TRUE(test, test_bit(EMUGPU_JOB_CANCEL,
 					 &ctx.job->flags));
@@ -322,6 +376,7 @@ static struct kunit_case emugpu_test_cases[] = {
 	KUNIT_CASE(emugpu_test_pte_span),
 	KUNIT_CASE(emugpu_test_job_uses),
 	KUNIT_CASE(emugpu_test_refuse_only_busy),
+	KUNIT_CASE(emugpu_test_policy_xe),
 	KUNIT_CASE(emugpu_test_trylock_fails),
 	KUNIT_CASE(emugpu_test_oom_victim_cancel),
 	{}

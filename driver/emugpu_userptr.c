@@ -159,6 +159,12 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 		mutex_lock(&vm->lock);
 	} else {
 		atomic64_inc(&edev->stats.inval_nonblock);
+		/* Refuse without looking, as xe_userptr.c does */
+		if (READ_ONCE(emugpu_notifier_policy) == EMUGPU_POLICY_XE) {
+			atomic64_inc(&edev->stats.inval_refused);
+			trace_emugpu_invalidate(range, false, 0, true, false);
+			return false;
+		}
 		/* The core does not catch a sleep here for interval notifiers. */
 		non_block_start();
 		if (!mutex_trylock(&vm->lock)) {
@@ -176,7 +182,7 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	if (job && !blockable) {
 		/* The reaper sets MMF_UNSTABLE before it unmaps anything. */
 		if (mm_flags_test(MMF_UNSTABLE, range->mm) &&
-		    !READ_ONCE(edev->no_oom_cancel) &&
+		    READ_ONCE(emugpu_notifier_policy) == EMUGPU_POLICY_PRECISE &&
 		    !test_bit(EMUGPU_JOB_CANCEL, &job->flags)) {
 			emugpu_job_cancel(job);
 			atomic64_inc(&edev->stats.oom_cancels);
@@ -205,6 +211,24 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 const struct mmu_interval_notifier_ops emugpu_userptr_notifier_ops = {
 	.invalidate = emugpu_userptr_invalidate,
 };
+
+/*
+ * The device may write @folio from now on, and a write fault does not
+ * dirty a writable but clean PTE (after MADV_FREE, say): reclaim would
+ * drop what the device wrote. Marked dirty under vm->lock after a
+ * successful read_retry, while the notifier guarantees it is mapped:
+ * MADV_FREE, reclaim and truncation must invalidate first, which takes
+ * vm->lock and clears the entry. Only anonymous and shmem folios, whose
+ * dirty_folio only sets the flag (a lazily freed anonymous folio is not
+ * swap-backed, hence both tests): a file system's may sleep or allocate,
+ * which the lock order fs_reclaim -> vm->lock forbids here. Device
+ * writes to other file pages are not written back (docs/emugpu.md).
+ */
+static void emugpu_userptr_dirty(struct folio *folio)
+{
+	if (folio_test_anon(folio) || folio_test_swapbacked(folio))
+		folio_mark_dirty(folio);
+}
 
 /**
  * emugpu_userptr_fault - fault in the user pages a job is going to use
@@ -282,8 +306,13 @@ int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 			mutex_unlock(&vm->lock);
 			goto retry;
 		}
-		for (k = 0; k < n; k++)
-			map->pte[i + k] = hmm_pfn_to_page(job->pfns[k]);
+		for (k = 0; k < n; k++) {
+			struct page *page = hmm_pfn_to_page(job->pfns[k]);
+
+			map->pte[i + k] = page;
+			if (!up->read_only)
+				emugpu_userptr_dirty(page_folio(page));
+		}
 		if (map->zapped) {
 			map->zapped = false;
 			atomic64_inc(&stats->refaults);
@@ -342,8 +371,20 @@ static void emugpu_userptr_free(struct drm_gem_object *obj)
 	atomic_dec(&edev->stats.objects);
 }
 
+/*
+ * No dma-buf of process memory: an importer could not follow the
+ * notifier, and the export would keep the creator's mm alive. amdgpu and
+ * i915 refuse it too.
+ */
+static struct dma_buf *emugpu_userptr_export(struct drm_gem_object *obj,
+					     int flags)
+{
+	return ERR_PTR(-EPERM);
+}
+
 static const struct drm_gem_object_funcs emugpu_userptr_funcs = {
 	.free = emugpu_userptr_free,
+	.export = emugpu_userptr_export,
 };
 
 bool emugpu_is_userptr(const struct drm_gem_object *obj)

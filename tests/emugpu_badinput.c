@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 
 #include "emugpu_lib.h"
 
@@ -567,6 +568,34 @@ static int test_fail_nth(void)
 	return !failures;
 }
 
+/*
+ * A forked child shares the file, so the VM and its user pointers, but not
+ * the mm: its jobs may use the shmem object, not the parent's user
+ * pointers. No user pointer object can be exported as a dma-buf.
+ */
+static int test_foreign_process(void)
+{
+	struct drm_prime_handle prime = { .handle = up, .flags = DRM_CLOEXEC };
+	int status;
+	pid_t pid;
+
+	checks = failures = 0;
+	expect("export a user pointer",
+	       emugpu_ioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &prime), -EPERM);
+	pid = fork();
+	if (pid == 0) {
+		int theirs = emugpu_run(fd, EMUGPU_OP_FILL, VA_U, 0, SZ, 1);
+		int shared = emugpu_run(fd, EMUGPU_OP_FILL, VA, 0, SZ, 1);
+
+		if (theirs != -EPERM || shared)
+			diag("child: fill of the parent's user pointer %d (want %d), of the shmem object %d",
+			     theirs, -EPERM, shared);
+		_exit(theirs == -EPERM && !shared ? 0 : 1);
+	}
+	return CHECK(pid > 0) && CHECK(waitpid(pid, &status, 0) == pid) &&
+	       CHECK(WIFEXITED(status) && !WEXITSTATUS(status)) && !failures;
+}
+
 static int test_still_works(void)
 {
 	uint64_t sum;
@@ -600,6 +629,7 @@ static const struct ktap_case tests[] = {
 	{ "gem_mmap_offset", test_gem_mmap_offset },
 	{ "job_release", test_job_release },
 	{ "fail_nth", test_fail_nth },
+	{ "foreign_process", test_foreign_process },
 	{ "still_works", test_still_works },
 };
 

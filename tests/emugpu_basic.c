@@ -114,6 +114,26 @@ static int test_refault_after_dontneed(void)
 	       CHECK(emugpu_stat("refaults") > refaults);
 }
 
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
+
+/*
+ * MADV_FREE leaves the PTEs writable but clean, so the device's write
+ * fault does not dirty them; unless the driver marks the pages dirty,
+ * reclaim (here MADV_PAGEOUT) drops what the device wrote and the CPU
+ * reads zeros.
+ */
+static int test_device_writes_survive_madv_free(void)
+{
+	memset(user, 0x11, SZ);
+	if (!CHECK(!madvise(user, SZ, MADV_FREE)) ||
+	    !CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_U, 0, SZ, 0x44) == 0) ||
+	    !CHECK(!madvise(user, SZ, MADV_PAGEOUT)))
+		return 0;
+	return CHECK(all_bytes(user, SZ, 0x44));
+}
+
 static int test_fork_cow(void)
 {
 	int status;
@@ -167,6 +187,25 @@ static int test_job_timeout(void)
 	write_text(EMUGPU_TIMEOUT, "10000");
 	return CHECK(status == -ETIMEDOUT) &&
 	       CHECK(emugpu_stat("jobs_timedout") == timedout + 1);
+}
+
+/*
+ * A SPIN is a fence userspace controls: an hour asked for is still the
+ * 10 s cap. Without the cap the wait would outlast the scenario.
+ */
+static int test_job_timeout_capped(void)
+{
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_U, SZ, 0);
+	uint64_t seqno;
+	int status;
+
+	if (!CHECK(!write_text(EMUGPU_TIMEOUT, "3600000")))
+		return 0;
+	if (!CHECK(!emugpu_submit(fd, &spin, 1, &seqno)))
+		return 0;
+	status = emugpu_wait(fd, seqno, INT64_MAX);
+	write_text(EMUGPU_TIMEOUT, "10000");
+	return CHECK(status == -ETIMEDOUT);
 }
 
 static int test_munmap_during_job(void)
@@ -350,9 +389,12 @@ static const struct ktap_case tests[] = {
 	{ "fill_copy_checksum", test_fill_copy_checksum },
 	{ "write_userptr", test_write_userptr },
 	{ "refault_after_dontneed", test_refault_after_dontneed },
+	{ "device_writes_survive_madv_free",
+	  test_device_writes_survive_madv_free },
 	{ "fork_cow", test_fork_cow },
 	{ "job_release", test_job_release },
 	{ "job_timeout", test_job_timeout },
+	{ "job_timeout_capped", test_job_timeout_capped },
 	{ "cpu_side_during_job", test_cpu_side_during_job },
 	{ "munmap_during_job", test_munmap_during_job },
 	{ "close_with_jobs", test_close_with_jobs },

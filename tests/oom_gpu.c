@@ -2,7 +2,7 @@
 /*
  * oom_gpu - OOM while the GPU uses the victim's memory.
  *
- * usage: oom_gpu MODE [--no-cancel] [--job-timeout-ms N]
+ * usage: oom_gpu MODE [--job-timeout-ms N]
  *
  * The victim maps a large anonymous VMA, mirrors parts of it into emugpu
  * as user pointers and runs a job that holds them (a SPIN that never ends
@@ -15,13 +15,19 @@
  * MODE
  *   busy       one 64 KiB user pointer in a 128 MiB VMA; global OOM
  *   scattered  32 user pointers of 16 KiB spread through the VMA
+ *   idle       as busy, plus 31 idle user pointers of 16 KiB bound to the
+ *              device but used by no job
  *   whole      one user pointer over the whole VMA
  *   memcg      as busy, inside a memory cgroup with memory.max
  *   mrelease   no OOM: SIGKILL, then process_mrelease(2), deterministic
  *   exit       no OOM: SIGKILL and exit(0) with jobs in flight
  *
- * --no-cancel sets emugpu's no_oom_cancel knob: the driver refuses the
- * reaper like upstream drivers do, without cancelling the job.
+ * How emugpu answers the reaper is its notifier_policy module parameter,
+ * set on the kernel command line by the scenario: precise (refuse the
+ * pages the job uses, cancel the victim's job), nocancel (the same without
+ * the cancel), xe (refuse every registered user pointer, busy or idle, as
+ * xe, drm_gpusvm, amdgpu and radeon do). "busy_kb" is what the policy
+ * lets the driver keep: the job's pages, or every registered page for xe.
  *
  * Roles and oom_score_adj: this process (-1000) runs the scenario; the
  * victim (1000); a bystander (500) that holds 8 MiB and must survive; a
@@ -47,26 +53,31 @@
 #define VA_TRAP		0x100000ULL
 #define TRAP_SIZE	(4 * PAGE)
 #define CGROUP		"/sys/fs/cgroup/oomgpu"
-#define KNOB		"/sys/kernel/debug/emugpu/no_oom_cancel"
+#define POLICY		"/sys/module/emugpu/parameters/notifier_policy"
+#define IDLE_SIZE	(16 * 1024)
 
 struct mode {
 	const char *name;
 	unsigned int nbusy;	/* user pointers the job holds */
 	size_t busy_size;	/* each; 0: the whole VMA */
+	unsigned int nidle;	/* bound, IDLE_SIZE each, used by no job */
 	int oom;		/* 0: no OOM, the parent kills */
 	int memcg;
 };
 
 static const struct mode modes[] = {
-	{ "busy", 1, 64 * 1024, 1, 0 },
-	{ "scattered", 32, 16 * 1024, 1, 0 },
-	{ "whole", 1, 0, 1, 0 },
-	{ "memcg", 1, 64 * 1024, 1, 1 },
-	{ "mrelease", 1, 64 * 1024, 0, 0 },
-	{ "exit", 1, 64 * 1024, 0, 0 },
+	{ "busy", 1, 64 * 1024, 0, 1, 0 },
+	{ "idle", 1, 64 * 1024, 31, 1, 0 },
+	{ "scattered", 32, 16 * 1024, 0, 1, 0 },
+	{ "whole", 1, 0, 0, 1, 0 },
+	{ "memcg", 1, 64 * 1024, 0, 1, 1 },
+	{ "mrelease", 1, 64 * 1024, 0, 0, 0 },
+	{ "exit", 1, 64 * 1024, 0, 0, 0 },
 };
 
 static const struct mode *mode;
+/* emugpu's notifier_policy */
+static char policy[16];
 static int ready_pipe[2];
 
 static double now(void)
@@ -154,7 +165,8 @@ static void __attribute__((noreturn)) victim(void)
 {
 	struct drm_emugpu_cmd cmds[EMUGPU_MAX_CMDS];
 	size_t busy_size = mode->busy_size ? mode->busy_size : VMA_SIZE;
-	size_t stride = VMA_SIZE / mode->nbusy;
+	unsigned int nptrs = mode->nbusy + mode->nidle;
+	size_t stride = VMA_SIZE / nptrs;
 	unsigned int n = 0, i;
 	pthread_t thread;
 	unsigned char *vma;
@@ -172,16 +184,19 @@ static void __attribute__((noreturn)) victim(void)
 	memset(vma, 0x5a, VMA_SIZE);
 	memset(trap, 0x5a, TRAP_SIZE);
 
-	/* Busy ranges centred in equal slices of the VMA. */
-	for (i = 0; i < mode->nbusy; i++) {
-		unsigned char *at = vma + i * stride + (stride - busy_size) / 2;
+	/* User pointers centred in equal slices of the VMA; busy first. */
+	for (i = 0; i < nptrs; i++) {
+		size_t size = i < mode->nbusy ? busy_size : IDLE_SIZE;
+		unsigned char *at = vma + i * stride + (stride - size) / 2;
 		uint64_t va = VA_BUSY + i * (uint64_t)stride;
 
-		if (emugpu_userptr(fd, at, busy_size, 0, &handle) ||
-		    emugpu_bind(fd, handle, 0, va, busy_size))
+		if (emugpu_userptr(fd, at, size, 0, &handle) ||
+		    emugpu_bind(fd, handle, 0, va, size))
 			_exit(94);
-		cmds[n++] = i ? emugpu_cmd(EMUGPU_OP_FILL, va, 0, busy_size, 1) :
-			    emugpu_cmd(EMUGPU_OP_SPIN, 0, va, busy_size, 0);
+		if (i >= mode->nbusy)
+			continue;
+		cmds[n++] = i ? emugpu_cmd(EMUGPU_OP_FILL, va, 0, size, 1) :
+			    emugpu_cmd(EMUGPU_OP_SPIN, 0, va, size, 0);
 	}
 	if (emugpu_userptr(fd, trap, TRAP_SIZE, 0, &handle) ||
 	    emugpu_bind(fd, handle, 0, VA_TRAP, TRAP_SIZE))
@@ -291,12 +306,16 @@ static int killed(int status)
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
-/* What the victim's job holds: its user pointers and the trap. */
+/*
+ * What the policy lets the driver keep from the reaper: the job's user
+ * pointers and the trap, and with xe the idle user pointers too.
+ */
 static unsigned long busy_kb(void)
 {
 	size_t each = mode->busy_size ? mode->busy_size : VMA_SIZE;
+	size_t idle = strcmp(policy, "xe") ? 0 : mode->nidle * IDLE_SIZE;
 
-	return (each * mode->nbusy + TRAP_SIZE) / 1024;
+	return (each * mode->nbusy + idle + TRAP_SIZE) / 1024;
 }
 
 static int run_oom(void)
@@ -477,35 +496,40 @@ int main(int argc, char **argv)
 	 * a baseline kernel reaped the whole victim: the bug did not show.
 	 */
 	const char *timeout = NULL;
-	int no_cancel = 0, ret;
+	FILE *f;
+	int ret;
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--no-cancel"))
-			no_cancel = 1;
-		else if (!strcmp(argv[i], "--job-timeout-ms") && i + 1 < argc)
+		if (!strcmp(argv[i], "--job-timeout-ms") && i + 1 < argc)
 			timeout = argv[++i];
 		for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
 			if (!strcmp(argv[i], modes[m].name))
 				mode = &modes[m];
 	}
-	if (!timeout)
-		timeout = no_cancel ? "10000" : "5000";
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("KTAP version 1\n");
 	if (!mode) {
-		printf("1..0 # SKIP usage: oom_gpu MODE [--no-cancel]\n");
+		printf("1..0 # SKIP usage: oom_gpu MODE [--job-timeout-ms N]\n");
 		return 2;
 	}
+	f = fopen(POLICY, "r");
+	if (!f || !fgets(policy, sizeof(policy), f)) {
+		printf("1..0 # SKIP cannot read %s\n", POLICY);
+		return 1;
+	}
+	fclose(f);
+	policy[strcspn(policy, "\n")] = 0;
+	if (!timeout)
+		timeout = strcmp(policy, "precise") ? "10000" : "5000";
 	if (write_text("/proc/self/oom_score_adj", "-1000") ||
-	    write_text(KNOB, no_cancel ? "Y" : "N") ||
 	    write_text(EMUGPU_TIMEOUT, timeout) ||
 	    (mode->memcg && setup_cgroup())) {
 		diag("setup: %s", strerror(errno));
 		printf("1..0 # SKIP setup failed\n");
 		return 1;
 	}
-	printf("# mode=%s cancel=%s job_timeout_ms=%s\n", mode->name,
-	       no_cancel ? "no" : "yes", timeout);
+	printf("# mode=%s policy=%s job_timeout_ms=%s\n", mode->name, policy,
+	       timeout);
 	if (mode->oom)
 		ret = run_oom();
 	else if (!strcmp(mode->name, "mrelease"))

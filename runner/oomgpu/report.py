@@ -165,7 +165,7 @@ def reaping_cells(r: Reaping | None) -> tuple[str, str, str]:
 
 def table(outcomes: list[Outcome]) -> str:
     """The OOM table: one row per scenario and flavour."""
-    head = ('scenario', 'base', 'flavour', 'anon-rss at kill',
+    head = ('scenario', 'policy', 'base', 'flavour', 'anon-rss at kill',
             'reaped 1st pass',
             '% of non-busy', 'kill->reap', 'collateral', 'jobs cancelled',
             'verdict', 'reproduces on baseline')
@@ -175,7 +175,8 @@ def table(outcomes: list[Outcome]) -> str:
         reaped, share, secs = reaping_cells(r)
         cancels = out.metrics.get('oom_cancels')
         rows.append((
-            out.scenario.name, out.base or '-', out.flavour,
+            out.scenario.name, out.scenario.policy, out.base or '-',
+            out.flavour,
             _fmt(r.anon_at_kill_kb if r else None, ' kB'),
             reaped, share, secs,
             str(len(out.collateral)) if out.victim else '-',

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 EXPECTATIONS = ('pass', 'program', 'splat')
+# emugpu's notifier_policy values (driver/emugpu_drv.c)
+POLICIES = ('precise', 'nocancel', 'xe')
 
 
 @dataclass(frozen=True)
@@ -24,13 +26,16 @@ class Scenario:
     # The scenario shows the bug: on the baseline flavour it must fail.
     reproduces: bool = False
     script: str = ''
+    # How emugpu's notifier answers the OOM reaper
+    policy: str = 'precise'
 
     def kernel_args(self, base_args: tuple[str, ...] = (),
                     time_travel_ok: bool = True) -> list[str]:
         """The UML command line: the scenario, its own arguments, the
         base's (7.3: SMP), and time-travel where the scenario allows it
         and the base has it (it needs a UP kernel)."""
-        args = [f'oomgpu.scenario={self.script or self.name}', *self.cmdline,
+        args = [f'oomgpu.scenario={self.script or self.name}',
+                f'emugpu.notifier_policy={self.policy}', *self.cmdline,
                 *base_args]
         if self.time_travel and time_travel_ok:
             args.append('time-travel=inf-cpu')
@@ -63,6 +68,9 @@ def load_catalogue(path: Path) -> Catalogue:
         expect = entry.get('expect', 'pass')
         if expect not in EXPECTATIONS:
             raise ValueError(f'{path}: [{name}] expect={expect!r}')
+        policy = entry.get('policy', 'precise')
+        if policy not in POLICIES:
+            raise ValueError(f'{path}: [{name}] policy={policy!r}')
         cat.scenarios[name] = Scenario(
             name=name, summary=entry['summary'],
             groups=tuple(entry['groups']), mem=entry['mem'],
@@ -71,5 +79,5 @@ def load_catalogue(path: Path) -> Catalogue:
             cmdline=tuple(entry.get('cmdline', ())), expect=expect,
             oom_victim=entry.get('oom_victim', ''),
             reproduces=bool(entry.get('reproduces', False)),
-            script=entry.get('script', ''))
+            script=entry.get('script', ''), policy=policy)
     return cat

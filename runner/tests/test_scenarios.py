@@ -3,10 +3,11 @@
 import unittest
 from pathlib import Path
 
-from oomgpu.scenarios import load_catalogue
+from oomgpu.scenarios import POLICIES, load_catalogue
 
 CATALOGUE = Path(__file__).resolve().parents[2] / 'tests' / 'scenarios.toml'
 SCRIPTS = CATALOGUE.parent / 'scenarios'
+DRIVER = CATALOGUE.parents[1] / 'driver' / 'emugpu_drv.c'
 
 
 class CatalogueTest(unittest.TestCase):
@@ -34,6 +35,18 @@ class CatalogueTest(unittest.TestCase):
         self.assertIn('oomgpu.scenario=kunit', kunit[1].kernel_args())
         with self.assertRaises(ValueError):
             self.cat.select(['no-such-*'], [])
+
+    def test_policy_on_the_kernel_command_line(self) -> None:
+        xe = self.cat.scenarios['oom-gpu-busy-xe']
+        self.assertIn('emugpu.notifier_policy=xe', xe.kernel_args())
+        self.assertIn('oomgpu.scenario=oom-gpu-busy', xe.kernel_args())
+        boot = self.cat.scenarios['boot']
+        self.assertIn('emugpu.notifier_policy=precise', boot.kernel_args())
+
+    def test_policies_are_the_drivers(self) -> None:
+        source = DRIVER.read_text()
+        for policy in POLICIES:
+            self.assertIn(f'= "{policy}"', source, policy)
 
 
 if __name__ == '__main__':

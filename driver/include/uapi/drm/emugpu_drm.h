@@ -30,7 +30,7 @@ extern "C" {
 #define DRM_EMUGPU_GEM_MMAP_OFFSET	0x06
 #define DRM_EMUGPU_JOB_RELEASE		0x07
 
-/* Device pages are CPU pages. */
+/* Device pages are CPU pages: the driver needs 4 KiB pages (Kconfig). */
 #define EMUGPU_PAGE_SIZE		4096ULL
 /* Device virtual addresses: [EMUGPU_VA_START, EMUGPU_VA_END) */
 #define EMUGPU_VA_START			0x100000ULL
@@ -73,6 +73,10 @@ struct drm_emugpu_gem_create {
  * notifier and faults pages in with hmm_range_fault() before a job uses
  * them. The range must be mapped, readable, and writable unless
  * READ_ONLY; VM_IO and VM_PFNMAP mappings are refused.
+ *
+ * User pointer objects cannot be exported (DRM_IOCTL_PRIME_HANDLE_TO_FD
+ * fails with -EPERM), and only the process that created one may submit
+ * jobs that use it.
  *
  * Errors: -EINVAL (alignment, size, wrap, flags), -EFAULT (the range is
  * not mapped, or not with the access asked for), -ENOMEM.
@@ -172,7 +176,8 @@ struct drm_emugpu_cmd {
  * non-zero pad, a range that is not bound, spans two mappings or wraps,
  * a write to a read-only user pointer, a value or field the op does not
  * take, overlapping COPY ranges, an unaligned CHECKSUM destination),
- * -EFAULT (@cmds), -ENOMEM.
+ * -EPERM (a user pointer object of another process: after fork() or
+ * SCM_RIGHTS only its creator may use it), -EFAULT (@cmds), -ENOMEM.
  */
 struct drm_emugpu_submit {
 	__u64 cmds;
