@@ -172,20 +172,31 @@ static int test_job_release(void)
 	       CHECK(!emugpu_release(fd, seqno));
 }
 
-static int test_job_timeout(void)
+/*
+ * Runs a SPIN that only the job timeout ends, with the timeout set to
+ * @timeout_ms; returns its status, or 1 if it could not run.
+ */
+static int spin_until_timeout(const char *timeout_ms)
 {
 	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_U, SZ, 0);
-	long long timedout = emugpu_stat("jobs_timedout");
 	uint64_t seqno;
 	int status;
 
-	if (!CHECK(!write_text(EMUGPU_TIMEOUT, "300")))
-		return 0;
+	if (!CHECK(!write_text(EMUGPU_TIMEOUT, timeout_ms)))
+		return 1;
 	if (!CHECK(!emugpu_submit(fd, &spin, 1, &seqno)))
-		return 0;
-	status = emugpu_wait(fd, seqno, INT64_MAX);
+		status = 1;
+	else
+		status = emugpu_wait(fd, seqno, INT64_MAX);
 	write_text(EMUGPU_TIMEOUT, "10000");
-	return CHECK(status == -ETIMEDOUT) &&
+	return status;
+}
+
+static int test_job_timeout(void)
+{
+	long long timedout = emugpu_stat("jobs_timedout");
+
+	return CHECK(spin_until_timeout("300") == -ETIMEDOUT) &&
 	       CHECK(emugpu_stat("jobs_timedout") == timedout + 1);
 }
 
@@ -195,17 +206,7 @@ static int test_job_timeout(void)
  */
 static int test_job_timeout_capped(void)
 {
-	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_U, SZ, 0);
-	uint64_t seqno;
-	int status;
-
-	if (!CHECK(!write_text(EMUGPU_TIMEOUT, "3600000")))
-		return 0;
-	if (!CHECK(!emugpu_submit(fd, &spin, 1, &seqno)))
-		return 0;
-	status = emugpu_wait(fd, seqno, INT64_MAX);
-	write_text(EMUGPU_TIMEOUT, "10000");
-	return CHECK(status == -ETIMEDOUT);
+	return CHECK(spin_until_timeout("3600000") == -ETIMEDOUT);
 }
 
 static int test_munmap_during_job(void)
