@@ -44,6 +44,8 @@ static int emugpu_stats_show(struct seq_file *m, void *unused)
 	emugpu_show64(m, "jobs_done", &s->jobs_done);
 	emugpu_show64(m, "jobs_failed", &s->jobs_failed);
 	emugpu_show64(m, "jobs_timedout", &s->jobs_timedout);
+	seq_printf(m, "pinned_pages: %ld\n",
+		   atomic_long_read(&s->pinned_pages));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(emugpu_stats);

@@ -69,6 +69,7 @@ struct emugpu_stats {
 	atomic64_t jobs_done;
 	atomic64_t jobs_failed;		/* fence signalled with an error */
 	atomic64_t jobs_timedout;
+	atomic_long_t pinned_pages;	/* live: user pages pinned (policy pin) */
 };
 
 struct emugpu_device {
@@ -148,6 +149,14 @@ struct emugpu_userptr {
 	 * are stale, and no other job may start on them.
 	 */
 	unsigned int invalidating;
+	/*
+	 * Policy pin (fixed when the object is created): every page of the
+	 * object pinned, or NULL; the notifier sequence they were pinned at.
+	 * Under vm->lock.
+	 */
+	bool pin;
+	struct page **pages;
+	unsigned long pin_seq;
 };
 
 enum emugpu_job_state {
@@ -224,6 +233,11 @@ enum emugpu_notifier_policy {
 	 * drm_gpusvm, amdgpu and radeon in Linux 7.3
 	 */
 	EMUGPU_POLICY_XE,
+	/*
+	 * Pin a user pointer's pages while it lives and always agree, as i915
+	 * does; applies to user pointers created while it is set
+	 */
+	EMUGPU_POLICY_PIN,
 };
 
 extern int emugpu_notifier_policy;
@@ -254,6 +268,7 @@ struct drm_gem_object *emugpu_gem_create_object(struct drm_device *drm,
 
 /* emugpu_userptr.c */
 extern const struct mmu_interval_notifier_ops emugpu_userptr_notifier_ops;
+extern const struct drm_gem_object_funcs emugpu_userptr_funcs;
 bool emugpu_pte_valid(const struct emugpu_mapping *map, unsigned long i);
 int emugpu_userptr_ioctl(struct drm_device *drm, void *data,
 			 struct drm_file *file);

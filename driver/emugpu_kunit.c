@@ -185,6 +185,7 @@ static int emugpu_test_ctx_init(struct kunit *test,
 	if (!ctx->addr)
 		return -ENOMEM;
 
+	ctx->up.base.funcs = &emugpu_userptr_funcs;
 	ctx->up.addr = ctx->addr;
 	ctx->up.vm = ctx->vm;
 	INIT_LIST_HEAD(&ctx->up.mappings);
@@ -320,16 +321,50 @@ static void emugpu_test_policy_xe(struct kunit *test)
 	emugpu_test_ctx_fini(&ctx);
 }
 
+/*
+ * A pinned user pointer (policy pin, as i915) agrees to every
+ * invalidation, even of pages the running job uses, and keeps its entries:
+ * the pages are pinned. No job may start on them until they are pinned
+ * again.
+ */
+static void emugpu_test_policy_pin(struct kunit *test)
+{
+	struct emugpu_test_ctx ctx = {};
+	bool before, after;
+
+	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
+	ctx.up.pin = true;
+	/* A failed expectation allocates: not under the lock (lockdep). */
+	mutex_lock(&ctx.vm->lock);
+	before = emugpu_pte_valid(&ctx.map, 2);
+	mutex_unlock(&ctx.vm->lock);
+	KUNIT_EXPECT_TRUE(test, before);
+
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), 0);
+	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[2]);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.inval_refused),
+			0LL);
+	KUNIT_EXPECT_FALSE(test, test_bit(EMUGPU_JOB_CANCEL,
+					  &ctx.job->flags));
+	mutex_lock(&ctx.vm->lock);
+	after = emugpu_pte_valid(&ctx.map, 2);
+	mutex_unlock(&ctx.vm->lock);
+	KUNIT_EXPECT_FALSE(test, after);
+	emugpu_test_ctx_fini(&ctx);
+}
+
 static void emugpu_test_trylock_fails(struct kunit *test)
 {
 	struct emugpu_test_ctx ctx = {};
+	int ret;
 
 	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
 	ctx.vm->active_job = NULL;
 	/* Somebody holds the driver lock: back off, never wait. */
 	mutex_lock(&ctx.vm->lock);
-	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 0), -EAGAIN);
+	ret = emugpu_test_invalidate(&ctx, 0, 0);
 	mutex_unlock(&ctx.vm->lock);
+	KUNIT_EXPECT_EQ(test, ret, -EAGAIN);
 	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[0]);
 	emugpu_test_ctx_fini(&ctx);
 }
@@ -377,6 +412,7 @@ static struct kunit_case emugpu_test_cases[] = {
 	KUNIT_CASE(emugpu_test_job_uses),
 	KUNIT_CASE(emugpu_test_refuse_only_busy),
 	KUNIT_CASE(emugpu_test_policy_xe),
+	KUNIT_CASE(emugpu_test_policy_pin),
 	KUNIT_CASE(emugpu_test_trylock_fails),
 	KUNIT_CASE(emugpu_test_oom_victim_cancel),
 	{}

@@ -12,6 +12,9 @@
  * it may not block: in a non-blockable call (the OOM reaper) it neither
  * sleeps nor allocates. For an OOM victim it also asks the engine to
  * cancel that job, so that the reaper's next pass finds the range free.
+ * The other answers of real drivers are the notifier_policy parameter:
+ * xe refuses every non-blockable call; pin (i915) pins instead of
+ * mirroring, see emugpu_userptr_pin().
  */
 #include <linux/align.h>
 #include <linux/hmm.h>
@@ -62,10 +65,17 @@ bool emugpu_pte_span(const struct emugpu_mapping *map,
  */
 bool emugpu_pte_valid(const struct emugpu_mapping *map, unsigned long i)
 {
+	struct emugpu_userptr *up;
+
 	if (!map->pte[i])
 		return false;
-	return !emugpu_is_userptr(map->obj) ||
-	       !to_userptr(map->obj)->invalidating;
+	if (!emugpu_is_userptr(map->obj))
+		return true;
+	up = to_userptr(map->obj);
+	/* Pinned pages are stale once the CPU side changed: pin again. */
+	if (up->pin)
+		return !mmu_interval_check_retry(&up->notifier, up->pin_seq);
+	return !up->invalidating;
 }
 
 /* Does @use touch user addresses [@start, @end) of @up? */
@@ -154,11 +164,23 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	bool cancel = false;
 	struct emugpu_job *job;
 
+	atomic64_inc(blockable ? &edev->stats.inval_blockable :
+		     &edev->stats.inval_nonblock);
+	/*
+	 * Pinned pages (policy pin): the device keeps them whatever the CPU
+	 * side does, so there is nothing to wait for or refuse. Only the
+	 * sequence moves on: the next job drops them and pins again. This is
+	 * all i915_gem_userptr_invalidate() does.
+	 */
+	if (up->pin) {
+		mmu_interval_set_seq(mni, cur_seq);
+		trace_emugpu_invalidate(range, blockable, 0, false, false);
+		return true;
+	}
+
 	if (blockable) {
-		atomic64_inc(&edev->stats.inval_blockable);
 		mutex_lock(&vm->lock);
 	} else {
-		atomic64_inc(&edev->stats.inval_nonblock);
 		/* Refuse without looking, as xe_userptr.c does */
 		if (READ_ONCE(emugpu_notifier_policy) == EMUGPU_POLICY_XE) {
 			atomic64_inc(&edev->stats.inval_refused);
@@ -230,6 +252,125 @@ static void emugpu_userptr_dirty(struct folio *folio)
 		folio_mark_dirty(folio);
 }
 
+/*
+ * Takes the pinned pages away from the object and clears every entry of
+ * its mappings. Under vm->lock; the caller unpins them after dropping it.
+ */
+static struct page **emugpu_userptr_take_pinned(struct emugpu_userptr *up)
+{
+	struct page **pages = up->pages;
+	struct emugpu_mapping *map;
+
+	lockdep_assert_held(&up->vm->lock);
+	list_for_each_entry(map, &up->mappings, userptr_link)
+		memset(map->pte, 0, map->npages * sizeof(*map->pte));
+	up->pages = NULL;
+	return pages;
+}
+
+/*
+ * Unpins what emugpu_userptr_take_pinned() took, dirtying the pages the
+ * device may have written as i915's put_pages does. It locks folios, so
+ * never under vm->lock: a migration holds the folio lock when it calls
+ * the notifier.
+ */
+static void emugpu_userptr_unpin(struct emugpu_userptr *up,
+				 struct page **pages)
+{
+	unsigned long npages = up->base.size >> PAGE_SHIFT;
+
+	if (!pages)
+		return;
+	unpin_user_pages_dirty_lock(pages, npages, !up->read_only);
+	kvfree(pages);
+	atomic_long_sub(npages, &up->vm->edev->stats.pinned_pages);
+}
+
+/* Points every entry of the object's mappings at its pinned pages. */
+static void emugpu_userptr_map_pinned(struct emugpu_userptr *up)
+{
+	struct emugpu_mapping *map;
+	unsigned long i;
+
+	lockdep_assert_held(&up->vm->lock);
+	list_for_each_entry(map, &up->mappings, userptr_link)
+		for (i = 0; i < map->npages; i++)
+			map->pte[i] = up->pages[map->obj_pgoff + i];
+}
+
+/*
+ * Policy pin, as i915 does it (i915_gem_object_userptr_submit_init()):
+ * the first job that needs the object pins all of its pages, FOLL_WRITE
+ * unless read-only and without FOLL_LONGTERM, as i915 does, and they stay
+ * pinned while the object lives. The notifier always agrees, so the OOM
+ * reaper unmaps them from the victim, but their memory comes back only
+ * when the object is freed (file close, or exit). A job that finds the
+ * notifier sequence moved on drops them and pins again. Runs on the
+ * engine, for a job that is not running yet.
+ */
+static int emugpu_userptr_pin(struct emugpu_userptr *up,
+			      struct mm_struct *mm)
+{
+	unsigned long npages = up->base.size >> PAGE_SHIFT, pinned, seq;
+	unsigned int gup_flags = up->read_only ? 0 : FOLL_WRITE;
+	struct emugpu_vm *vm = up->vm;
+	struct emugpu_stats *stats = &vm->edev->stats;
+	struct page **pages;
+	unsigned int attempt;
+	long ret = 0;
+
+	for (attempt = 0; attempt < EMUGPU_FAULT_RETRIES; attempt++) {
+		mutex_lock(&vm->lock);
+		if (up->pages &&
+		    !mmu_interval_check_retry(&up->notifier, up->pin_seq)) {
+			/* A mapping bound since the pin has no entries yet. */
+			emugpu_userptr_map_pinned(up);
+			mutex_unlock(&vm->lock);
+			return 0;
+		}
+		pages = emugpu_userptr_take_pinned(up);
+		mutex_unlock(&vm->lock);
+		emugpu_userptr_unpin(up, pages);
+
+		pages = kvmalloc_array(npages, sizeof(*pages),
+				       GFP_KERNEL_ACCOUNT);
+		if (!pages)
+			return -ENOMEM;
+		seq = mmu_interval_read_begin(&up->notifier);
+		mmap_read_lock(mm);
+		for (pinned = 0; pinned < npages; pinned += ret) {
+			ret = pin_user_pages_remote(mm,
+						    up->addr + pinned * PAGE_SIZE,
+						    npages - pinned, gup_flags,
+						    pages + pinned, NULL);
+			if (ret <= 0)
+				break;
+		}
+		mmap_read_unlock(mm);
+		atomic64_inc(&stats->faults);
+		if (pinned < npages) {
+			unpin_user_pages(pages, pinned);
+			kvfree(pages);
+			return ret < 0 ? ret : -EFAULT;
+		}
+
+		mutex_lock(&vm->lock);
+		if (mmu_interval_read_retry(&up->notifier, seq)) {
+			mutex_unlock(&vm->lock);
+			unpin_user_pages(pages, npages);
+			kvfree(pages);
+			continue;
+		}
+		up->pages = pages;
+		up->pin_seq = seq;
+		atomic_long_add(npages, &stats->pinned_pages);
+		emugpu_userptr_map_pinned(up);
+		mutex_unlock(&vm->lock);
+		return 0;
+	}
+	return -EAGAIN;
+}
+
 /**
  * emugpu_userptr_fault - fault in the user pages a job is going to use
  * @job: the job, not yet running: no notifier waits for it
@@ -271,6 +412,10 @@ int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 
 	if (!mmget_not_zero(mm))
 		return -EFAULT;
+	if (up->pin) {
+		ret = emugpu_userptr_pin(up, mm);
+		goto out;
+	}
 
 	while (i <= use->last) {
 		n = min_t(unsigned long, EMUGPU_FAULT_CHUNK, use->last - i + 1);
@@ -326,6 +471,7 @@ retry:
 			break;
 		}
 	}
+out:
 	/* Not mmput(): the engine must not tear down an address space. */
 	mmput_async(mm);
 	return ret;
@@ -364,6 +510,7 @@ static void emugpu_userptr_free(struct drm_gem_object *obj)
 	/* Waits for an invalidation in progress; none can start after. */
 	mmu_interval_notifier_remove(&up->notifier);
 	WARN_ON(!list_empty(&up->mappings));
+	emugpu_userptr_unpin(up, up->pages);
 	drm_gem_object_release(obj);
 	emugpu_vm_put(up->vm);
 	kfree(up);
@@ -382,7 +529,7 @@ static struct dma_buf *emugpu_userptr_export(struct drm_gem_object *obj,
 	return ERR_PTR(-EPERM);
 }
 
-static const struct drm_gem_object_funcs emugpu_userptr_funcs = {
+const struct drm_gem_object_funcs emugpu_userptr_funcs = {
 	.free = emugpu_userptr_free,
 	.export = emugpu_userptr_export,
 };
@@ -425,6 +572,7 @@ int emugpu_userptr_ioctl(struct drm_device *drm, void *data,
 	drm_gem_private_object_init(drm, &up->base, args->size);
 	up->addr = args->addr;
 	up->read_only = args->flags & EMUGPU_USERPTR_READ_ONLY;
+	up->pin = READ_ONCE(emugpu_notifier_policy) == EMUGPU_POLICY_PIN;
 	INIT_LIST_HEAD(&up->mappings);
 	kref_get(&efile->vm->ref);
 	up->vm = efile->vm;

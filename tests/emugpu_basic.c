@@ -9,7 +9,8 @@
  * copy-on-write; mprotect, madvise and fork while a job runs (each waits
  * for the job); munmap during a job (waits for it; later jobs fail
  * cleanly), JOB_RELEASE, the job timeout, closing the file and SIGKILL
- * with jobs in flight. At the end the driver holds nothing.
+ * with jobs in flight; the pin policy (i915's way: pinned pages, nothing
+ * waits). At the end the driver holds nothing.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -378,6 +379,76 @@ static int test_sigkill_with_jobs(void)
 	       CHECK(emugpu_stat("exit_cancels") >= exits);
 }
 
+#define POLICY	"/sys/module/emugpu/parameters/notifier_policy"
+
+/* A user pointer over @mem, made under policy @policy, bound at @va. */
+static int userptr_under(const char *policy, void *mem, size_t size,
+			 uint64_t va, uint32_t *handle)
+{
+	char old[16] = "";
+	FILE *f = fopen(POLICY, "r");
+	int ok;
+
+	if (!CHECK(f) || !CHECK(fgets(old, sizeof(old), f)))
+		return 0;
+	fclose(f);
+	old[strcspn(old, "\n")] = 0;
+	ok = CHECK(!write_text(POLICY, policy)) &&
+	     CHECK(!emugpu_userptr(fd, mem, size, 0, handle));
+	return CHECK(!write_text(POLICY, old)) && ok &&
+	       CHECK(!emugpu_bind(fd, *handle, 0, va, size));
+}
+
+/*
+ * Policy pin, as i915: the first job pins the whole object; a madvise
+ * during a job neither waits nor cuts the job short (the device keeps the
+ * old pages); the next job pins the new pages and the CPU sees what it
+ * writes; closing the object unpins everything.
+ */
+static int test_pin_policy(void)
+{
+	struct drm_emugpu_cmd spin;
+	unsigned char *tmp = anon(16 * PAGE);
+	long long waited = emugpu_stat("inval_waited");
+	long long pinned = emugpu_stat("pinned_pages");
+	long long faults;
+	uint32_t handle = 0;
+	uint64_t seqno;
+
+	if (!CHECK(tmp) ||
+	    !userptr_under("pin", tmp, 16 * PAGE, VA_TMP, &handle))
+		return 0;
+	if (!CHECK(emugpu_stat("pinned_pages") == pinned) ||
+	    !CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_TMP, 0, PAGE, 0x44) == 0) ||
+	    !CHECK(all_bytes(tmp, PAGE, 0x44)) ||
+	    !CHECK(emugpu_stat("pinned_pages") == pinned + 16))
+		return 0;
+
+	spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_TMP, 16 * PAGE, 0);
+	if (!CHECK(!emugpu_submit(fd, &spin, 1, &seqno)) ||
+	    !CHECK(emugpu_wait_running(fd, seqno)) ||
+	    !CHECK(!madvise(tmp, 16 * PAGE, MADV_DONTNEED)) ||
+	    !CHECK(emugpu_stat("inval_waited") == waited) ||
+	    !CHECK(emugpu_wait(fd, seqno, 0) == -ETIME) ||
+	    !CHECK(!emugpu_release(fd, seqno)) ||
+	    !CHECK(emugpu_wait(fd, seqno, INT64_MAX) == 0))
+		return 0;
+
+	/* The device kept the old pages; the next job pins the new ones. */
+	faults = emugpu_stat("faults");
+	if (!CHECK(all_bytes(tmp, PAGE, 0)) ||
+	    !CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_TMP, 0, PAGE, 0x55) == 0) ||
+	    !CHECK(all_bytes(tmp, PAGE, 0x55)) ||
+	    !CHECK(emugpu_stat("faults") > faults) ||
+	    !CHECK(emugpu_stat("pinned_pages") == pinned + 16))
+		return 0;
+	return CHECK(!emugpu_unbind(fd, VA_TMP, 16 * PAGE)) &&
+	       CHECK(!emugpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE,
+				   &(struct drm_gem_close){ .handle = handle })) &&
+	       CHECK(emugpu_stat("pinned_pages") == pinned) &&
+	       CHECK(!munmap(tmp, 16 * PAGE));
+}
+
 static int test_teardown(void)
 {
 	return CHECK(!munmap(cpu_a, SZ)) && CHECK(!munmap(cpu_b, SZ)) &&
@@ -400,6 +471,7 @@ static const struct ktap_case tests[] = {
 	{ "munmap_during_job", test_munmap_during_job },
 	{ "close_with_jobs", test_close_with_jobs },
 	{ "sigkill_with_jobs", test_sigkill_with_jobs },
+	{ "pin_policy", test_pin_policy },
 	{ "teardown", test_teardown },
 };
 

@@ -251,6 +251,7 @@ static inline int emugpu_idle(void)
 {
 	static const char *const live[] = {
 		"objects", "shmem_bytes", "userptrs", "mappings", "jobs",
+		"pinned_pages",
 	};
 	int ok = 1;
 

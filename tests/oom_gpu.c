@@ -26,8 +26,11 @@
  * set on the kernel command line by the scenario: precise (refuse the
  * pages the job uses, cancel the victim's job), nocancel (the same without
  * the cancel), xe (refuse every registered user pointer, busy or idle, as
- * xe, drm_gpusvm, amdgpu and radeon do). "busy_kb" is what the policy
- * lets the driver keep: the job's pages, or every registered page for xe.
+ * xe, drm_gpusvm, amdgpu and radeon do), pin (pin the pages and always
+ * agree, as i915 does: munmap does not wait, so the victim is not stuck,
+ * and the pinned pages come back when it exits). "busy_kb" is what the
+ * policy lets the driver keep: the job's pages, or every registered page
+ * for xe; "pinned_kb" what pin holds pinned.
  *
  * Roles and oom_score_adj: this process (-1000) runs the scenario; the
  * victim (1000); a bystander (500) that holds 8 MiB and must survive; a
@@ -208,9 +211,18 @@ static void __attribute__((noreturn)) victim(void)
 
 	if (pthread_create(&thread, NULL, munmap_thread, NULL))
 		_exit(97);
-	/* Until the munmap sleeps in the notifier, waiting for the job. */
-	while (!munmap_tid || task_state(munmap_tid) != 'D')
-		sched_yield();
+	if (!strcmp(policy, "pin")) {
+		/*
+		 * The notifier agrees at once: munmap returns and the job
+		 * goes on with the pinned pages. Nothing holds the victim.
+		 */
+		if (pthread_join(thread, NULL))
+			_exit(97);
+	} else {
+		/* Until the munmap sleeps in the notifier, waiting for the job. */
+		while (!munmap_tid || task_state(munmap_tid) != 'D')
+			sched_yield();
+	}
 	tell_parent(munmap_tid);
 	for (;;)
 		pause();
@@ -308,7 +320,8 @@ static int killed(int status)
 
 /*
  * What the policy lets the driver keep from the reaper: the job's user
- * pointers and the trap, and with xe the idle user pointers too.
+ * pointers and the trap, and with xe the idle user pointers too. (pin:
+ * the same pages, pinned, so unmapped by the reaper but not freed.)
  */
 static unsigned long busy_kb(void)
 {
@@ -337,6 +350,9 @@ static int run_oom(void)
 	}
 	printf("# victim_pid=%d\n# busy_kb=%lu\n# vma_kb=%lu\n", vic,
 	       busy_kb(), VMA_SIZE / 1024);
+	/* What policy pin keeps pinned; the reaper cannot free it. */
+	printf("# pinned_kb=%lld\n",
+	       emugpu_stat("pinned_pages") * (long long)(PAGE / 1024));
 	kills_before = oom_kills();
 	cancels_before = emugpu_stat("oom_cancels");
 

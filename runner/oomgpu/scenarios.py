@@ -9,7 +9,14 @@ from pathlib import Path
 
 EXPECTATIONS = ('pass', 'program', 'splat')
 # emugpu's notifier_policy values (driver/emugpu_drv.c)
-POLICIES = ('precise', 'nocancel', 'xe')
+POLICIES = ('precise', 'nocancel', 'xe', 'pin')
+# What each does with a non-blockable invalidation, for summaries
+POLICY_SUMMARIES = {
+    'precise': 'refuses the job\'s pages, cancels the job',
+    'nocancel': 'refuses the job\'s pages, no cancel',
+    'xe': 'refuses every user pointer (xe, amdgpu)',
+    'pin': 'pins, always agrees (i915)',
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,29 @@ class Catalogue:
                 if set(groups) & set(s.groups)]
 
 
+def _policy_variants(path: Path, name: str,
+                     entry: dict) -> list[tuple[str, str, bool]]:
+    """(scenario name, policy, reproduces) for each scenario of @entry: one
+    per policy of "policies" (named NAME-POLICY, "reproduces" listing the
+    policies that reproduce the bug), or the entry itself."""
+    if 'policies' not in entry:
+        policy = entry.get('policy', 'precise')
+        if policy not in POLICIES:
+            raise ValueError(f'{path}: [{name}] policy={policy!r}')
+        return [(name, policy, bool(entry.get('reproduces', False)))]
+    if 'policy' in entry or not isinstance(entry.get('reproduces', []),
+                                           list):
+        raise ValueError(f'{path}: [{name}] with policies takes no policy '
+                         'and a list of reproducing policies')
+    policies = list(entry['policies'])
+    reproduces = list(entry.get('reproduces', []))
+    unknown = [p for p in policies + reproduces if p not in POLICIES] + \
+        [p for p in reproduces if p not in policies]
+    if unknown or not policies:
+        raise ValueError(f'{path}: [{name}] policies {unknown or "empty"}')
+    return [(f'{name}-{p}', p, p in reproduces) for p in policies]
+
+
 def load_catalogue(path: Path) -> Catalogue:
     data = tomllib.loads(path.read_text())
     cat = Catalogue()
@@ -68,16 +98,19 @@ def load_catalogue(path: Path) -> Catalogue:
         expect = entry.get('expect', 'pass')
         if expect not in EXPECTATIONS:
             raise ValueError(f'{path}: [{name}] expect={expect!r}')
-        policy = entry.get('policy', 'precise')
-        if policy not in POLICIES:
-            raise ValueError(f'{path}: [{name}] policy={policy!r}')
-        cat.scenarios[name] = Scenario(
-            name=name, summary=entry['summary'],
-            groups=tuple(entry['groups']), mem=entry['mem'],
-            timeout=float(entry['timeout']),
-            time_travel=bool(entry['time_travel']),
-            cmdline=tuple(entry.get('cmdline', ())), expect=expect,
-            oom_victim=entry.get('oom_victim', ''),
-            reproduces=bool(entry.get('reproduces', False)),
-            script=entry.get('script', ''), policy=policy)
+        variants = _policy_variants(path, name, entry)
+        for scenario, policy, reproduces in variants:
+            summary = entry['summary']
+            script = entry.get('script', '')
+            if 'policies' in entry:
+                summary = f'{summary}; {policy}: {POLICY_SUMMARIES[policy]}'
+                script = script or name
+            cat.scenarios[scenario] = Scenario(
+                name=scenario, summary=summary,
+                groups=tuple(entry['groups']), mem=entry['mem'],
+                timeout=float(entry['timeout']),
+                time_travel=bool(entry['time_travel']),
+                cmdline=tuple(entry.get('cmdline', ())), expect=expect,
+                oom_victim=entry.get('oom_victim', ''),
+                reproduces=reproduces, script=script, policy=policy)
     return cat

@@ -43,6 +43,32 @@ class CatalogueTest(unittest.TestCase):
         boot = self.cat.scenarios['boot']
         self.assertIn('emugpu.notifier_policy=precise', boot.kernel_args())
 
+    def test_policies_expand(self) -> None:
+        names = [n for n in self.cat.scenarios if n.startswith('oom-gpu-busy')]
+        self.assertEqual(names, [f'oom-gpu-busy-{p}' for p in POLICIES])
+        busy = {n[len('oom-gpu-busy-'):]: s for n, s in
+                self.cat.scenarios.items() if n in names}
+        self.assertEqual([p for p, s in busy.items() if s.reproduces],
+                         ['nocancel', 'xe'])
+        self.assertEqual({s.script for s in busy.values()}, {'oom-gpu-busy'})
+        self.assertEqual({p for p, s in busy.items()},
+                         {s.policy for s in busy.values()})
+
+    def test_bad_policies_are_refused(self) -> None:
+        import tempfile
+        entry = ('[x]\nsummary = "s"\ngroups = ["oom"]\nmem = "1M"\n'
+                 'timeout = 1\ntime_travel = false\n')
+        for bad in ('policies = ["precise", "nope"]\n',
+                    'policies = ["precise"]\nreproduces = ["xe"]\n',
+                    'policies = []\n',
+                    'policies = ["xe"]\nreproduces = true\n',
+                    'policy = "nope"\n'):
+            with tempfile.NamedTemporaryFile('w', suffix='.toml') as f:
+                f.write(entry + bad)
+                f.flush()
+                with self.assertRaises(ValueError, msg=bad):
+                    load_catalogue(Path(f.name))
+
     def test_policies_are_the_drivers(self) -> None:
         source = DRIVER.read_text()
         for policy in POLICIES:
