@@ -62,14 +62,19 @@ static void emugpu_show_vm(struct seq_file *m, struct emugpu_vm *vm)
 	struct interval_tree_node *it;
 	struct emugpu_mapping *map;
 	unsigned long i, present;
+	struct emugpu_job *job;
+	u32 running = 0;
 
+	/* The notifier lock only briefly: the OOM reaper only trylocks it. */
 	mutex_lock(&vm->lock);
 	for (it = interval_tree_iter_first(&vm->mappings, 0, ULONG_MAX); it;
 	     it = interval_tree_iter_next(it, 0, ULONG_MAX)) {
 		map = container_of(it, struct emugpu_mapping, it);
 		present = 0;
+		mutex_lock(&vm->notifier_lock);
 		for (i = 0; i < map->npages; i++)
 			present += !!map->pte[i];
+		mutex_unlock(&vm->notifier_lock);
 		seq_printf(m, "  map va=[0x%lx-0x%lx] %s pgoff=%lu present=%lu/%lu",
 			   it->start, it->last,
 			   emugpu_is_userptr(map->obj) ? "userptr" : "shmem",
@@ -80,9 +85,14 @@ static void emugpu_show_vm(struct seq_file *m, struct emugpu_vm *vm)
 				   (map->obj_pgoff << PAGE_SHIFT));
 		seq_puts(m, "\n");
 	}
-	if (vm->active_job)
-		seq_printf(m, "  running job=%u\n", vm->active_job->seqno);
 	mutex_unlock(&vm->lock);
+	mutex_lock(&vm->notifier_lock);
+	job = vm->active_job;
+	if (job)
+		running = job->seqno;
+	mutex_unlock(&vm->notifier_lock);
+	if (running)
+		seq_printf(m, "  running job=%u\n", running);
 }
 
 static int emugpu_state_show(struct seq_file *m, void *unused)

@@ -153,18 +153,18 @@ static const struct drm_driver emugpu_driver = {
 };
 
 /*
- * The notifier takes vm->lock from reclaim. Teach lockdep that order once,
- * at load, as i915 and xe do, so that an allocation under vm->lock is
- * reported the first time any path makes it, not only when reclaim happens
- * to recurse.
+ * The notifier takes vm->notifier_lock from reclaim. Teach lockdep that
+ * order once, at load, as i915 and xe do, so that an allocation under it
+ * is reported the first time any path makes it, not only when reclaim
+ * happens to recurse.
  */
 static void emugpu_prime_lockdep(void)
 {
-	struct mutex lock;	/* a stand-in of vm->lock's class */
+	struct mutex lock;	/* a stand-in of vm->notifier_lock's class */
 
 	if (!IS_ENABLED(CONFIG_LOCKDEP))
 		return;
-	emugpu_vm_lock_init(&lock);
+	emugpu_vm_notifier_lock_init(&lock);
 	fs_reclaim_acquire(GFP_KERNEL);
 	mutex_lock(&lock);
 	mutex_unlock(&lock);

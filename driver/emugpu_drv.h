@@ -8,10 +8,17 @@
  *                  hardware queue), the fence context, the counters.
  *  emugpu_file     one per open file; a VM, its live jobs and its fences.
  *  emugpu_vm       the device address space of a file: mappings in an
- *                  interval tree by device address. vm->lock is *the*
- *                  driver lock of Documentation/mm/hmm.rst: it protects
- *                  the mappings, every device page-table entry, and which
- *                  job the engine is running for this VM.
+ *                  interval tree by device address, under vm->lock (VM
+ *                  operations and submit's lookups). vm->notifier_lock is
+ *                  the driver lock of Documentation/mm/hmm.rst: it protects
+ *                  every device page-table entry of user pointers, each
+ *                  user pointer's list of mappings, and which job the
+ *                  engine runs for this VM. Two locks, as
+ *                  Documentation/gpu/drm-vm-bind-locking.rst has them, so
+ *                  that a VM operation never makes the OOM reaper's
+ *                  trylock fail. Order: vm->lock, then vm->notifier_lock;
+ *                  reclaim takes vm->notifier_lock, so nothing allocates
+ *                  under it.
  *  emugpu_mapping  an object bound at a device address, with its slice of
  *                  the device page table (one struct page * per page).
  *  emugpu_userptr  a GEM object mirroring process memory through an mmu
@@ -97,9 +104,11 @@ struct emugpu_device {
 struct emugpu_vm {
 	struct kref ref;
 	struct emugpu_device *edev;
-	/* The driver lock; see the comment at the top. */
+	/* The mappings; see the comment at the top. */
 	struct mutex lock;
 	struct rb_root_cached mappings;
+	/* The device page table and the running job. */
+	struct mutex notifier_lock;
 	/* The job the engine runs for this VM, its pages in use; or NULL. */
 	struct emugpu_job *active_job;
 };
@@ -131,28 +140,28 @@ struct emugpu_mapping {
 	/*
 	 * The device page table of this mapping: shmem pages stay pinned
 	 * while bound; user pointer entries are NULL until faulted and
-	 * cleared again by the notifier. Under vm->lock.
+	 * cleared again by the notifier. Under vm->notifier_lock.
 	 */
 	struct page **pte;
 };
 
 struct emugpu_userptr {
 	struct drm_gem_object base;
-	struct emugpu_vm *vm;		/* its lock protects our mappings */
+	struct emugpu_vm *vm;		/* its notifier_lock: our mappings */
 	struct mmu_interval_notifier notifier;
 	unsigned long addr;
 	bool read_only;
-	struct list_head mappings;	/* under vm->lock */
+	struct list_head mappings;	/* under vm->notifier_lock */
 	/*
 	 * Blockable invalidations waiting for a running job before they
-	 * clear our entries (under vm->lock): until they have, the entries
-	 * are stale, and no other job may start on them.
+	 * clear our entries (under vm->notifier_lock): until they have, the
+	 * entries are stale, and no other job may start on them.
 	 */
 	unsigned int invalidating;
 	/*
 	 * Policy pin (fixed when the object is created): every page of the
 	 * object pinned, or NULL; the notifier sequence they were pinned at.
-	 * Under vm->lock.
+	 * Under vm->notifier_lock.
 	 */
 	bool pin;
 	struct page **pages;
@@ -195,7 +204,7 @@ struct emugpu_job {
 	struct list_head link;		/* in efile->jobs */
 	struct dma_fence *fence;	/* holds a reference */
 	u32 seqno;			/* what the user waits for */
-	/* enum emugpu_job_state; written under vm->lock once queued */
+	/* enum emugpu_job_state; written under vm->notifier_lock once queued */
 	int state;
 	unsigned long flags;
 	unsigned long deadline;		/* jiffies, set when it starts */
@@ -284,7 +293,7 @@ bool emugpu_pte_span(const struct emugpu_mapping *map,
 /* emugpu_vm.c */
 struct emugpu_vm *emugpu_vm_create(struct emugpu_device *edev);
 void emugpu_vm_put(struct emugpu_vm *vm);
-void emugpu_vm_lock_init(struct mutex *lock);
+void emugpu_vm_notifier_lock_init(struct mutex *lock);
 void emugpu_vm_teardown(struct emugpu_vm *vm);
 struct emugpu_mapping *emugpu_vm_find(struct emugpu_vm *vm, u64 va,
 				      u64 size);

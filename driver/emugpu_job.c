@@ -11,10 +11,10 @@
  * (emugpu_userptr_fault()); it may allocate and take mmap_lock, so it is
  * outside the fence signalling critical section, and nothing waits for a
  * job in that state: the notifier waits only for the job that is RUNNING.
- * A job becomes RUNNING under vm->lock once every page it uses is present,
- * and from then on its pages are "on the hardware": the notifier must not
- * clear them without first waiting for (blockable) or refusing (not
- * blockable) the job. RUNNING never allocates or sleeps on anything but
+ * A job becomes RUNNING under vm->notifier_lock once every page it uses
+ * is present, and from then on its pages are "on the hardware": the
+ * notifier must not clear them without first waiting for (blockable) or
+ * refusing (not blockable) the job. RUNNING never allocates or sleeps on anything but
  * its own cancellation, release and deadline, so a notifier waiting for it
  * under reclaim always makes progress; lockdep checks that through the
  * dma_fence signalling annotations.
@@ -59,7 +59,8 @@ static bool emugpu_range_ok(u64 va, u64 size)
  * emugpu_cmd_check - validate one user command on its own
  * @cmd: the command as copied from user space
  *
- * Whether its addresses are bound is checked later, under vm->lock.
+ * Whether its addresses are bound is checked later, under vm->lock (the
+ * VM's mappings).
  *
  * Return: 0 or -EINVAL.
  */
@@ -308,12 +309,15 @@ out_free_ucmds:
 
 static void emugpu_job_set_state(struct emugpu_job *job, int state)
 {
-	lockdep_assert_held(&job->vm->lock);
+	lockdep_assert_held(&job->vm->notifier_lock);
 	WRITE_ONCE(job->state, state);
 	trace_emugpu_job(job->seqno, state, 0);
 }
 
-/* Are all pages the job uses in the device page table? Under vm->lock. */
+/*
+ * Are all pages the job uses in the device page table? Under
+ * vm->notifier_lock.
+ */
 static bool emugpu_job_present(struct emugpu_job *job)
 {
 	unsigned int i;
@@ -331,8 +335,9 @@ static bool emugpu_job_present(struct emugpu_job *job)
 
 /*
  * FAULTING: make every page the job uses present, then mark the job
- * running, atomically with the check, so a notifier either cleared a page
- * before (and we fault again) or sees the job as running.
+ * running, atomically with the check under vm->notifier_lock, so a
+ * notifier either cleared a page before (and we fault again) or sees the
+ * job as running.
  */
 static int emugpu_job_prepare(struct emugpu_job *job)
 {
@@ -341,9 +346,9 @@ static int emugpu_job_prepare(struct emugpu_job *job)
 	int ret;
 
 	for (attempt = 0; attempt < EMUGPU_FAULT_RETRIES; attempt++) {
-		mutex_lock(&vm->lock);
+		mutex_lock(&vm->notifier_lock);
 		if (test_bit(EMUGPU_JOB_CANCEL, &job->flags)) {
-			mutex_unlock(&vm->lock);
+			mutex_unlock(&vm->notifier_lock);
 			return -ECANCELED;
 		}
 		if (emugpu_job_present(job)) {
@@ -352,11 +357,11 @@ static int emugpu_job_prepare(struct emugpu_job *job)
 			job->deadline = jiffies +
 				msecs_to_jiffies(emugpu_job_timeout());
 			emugpu_job_set_state(job, EMUGPU_JOB_RUNNING);
-			mutex_unlock(&vm->lock);
+			mutex_unlock(&vm->notifier_lock);
 			return 0;
 		}
 		emugpu_job_set_state(job, EMUGPU_JOB_FAULTING);
-		mutex_unlock(&vm->lock);
+		mutex_unlock(&vm->notifier_lock);
 
 		for (i = 0; i < job->nuses; i++) {
 			if (!emugpu_is_userptr(job->uses[i].map->obj))
@@ -529,11 +534,11 @@ static void emugpu_job_end(struct emugpu_job *job, int err)
 	struct emugpu_stats *stats = &job->vm->edev->stats;
 	struct emugpu_file *efile = job->efile;
 
-	mutex_lock(&job->vm->lock);
+	mutex_lock(&job->vm->notifier_lock);
 	if (job->vm->active_job == job)
 		job->vm->active_job = NULL;
 	WRITE_ONCE(job->state, EMUGPU_JOB_DONE);
-	mutex_unlock(&job->vm->lock);
+	mutex_unlock(&job->vm->notifier_lock);
 
 	/* The file may go once the fence signals: leave its list first. */
 	spin_lock(&efile->jobs_lock);

@@ -335,9 +335,9 @@ static void emugpu_test_policy_pin(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
 	ctx.up.pin = true;
 	/* A failed expectation allocates: not under the lock (lockdep). */
-	mutex_lock(&ctx.vm->lock);
+	mutex_lock(&ctx.vm->notifier_lock);
 	before = emugpu_pte_valid(&ctx.map, 2);
-	mutex_unlock(&ctx.vm->lock);
+	mutex_unlock(&ctx.vm->notifier_lock);
 	KUNIT_EXPECT_TRUE(test, before);
 
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), 0);
@@ -346,9 +346,9 @@ static void emugpu_test_policy_pin(struct kunit *test)
 			0LL);
 	KUNIT_EXPECT_FALSE(test, test_bit(EMUGPU_JOB_CANCEL,
 					  &ctx.job->flags));
-	mutex_lock(&ctx.vm->lock);
+	mutex_lock(&ctx.vm->notifier_lock);
 	after = emugpu_pte_valid(&ctx.map, 2);
-	mutex_unlock(&ctx.vm->lock);
+	mutex_unlock(&ctx.vm->notifier_lock);
 	KUNIT_EXPECT_FALSE(test, after);
 	emugpu_test_ctx_fini(&ctx);
 }
@@ -361,11 +361,33 @@ static void emugpu_test_trylock_fails(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
 	ctx.vm->active_job = NULL;
 	/* Somebody holds the driver lock: back off, never wait. */
-	mutex_lock(&ctx.vm->lock);
+	mutex_lock(&ctx.vm->notifier_lock);
 	ret = emugpu_test_invalidate(&ctx, 0, 0);
-	mutex_unlock(&ctx.vm->lock);
+	mutex_unlock(&ctx.vm->notifier_lock);
 	KUNIT_EXPECT_EQ(test, ret, -EAGAIN);
 	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[0]);
+	emugpu_test_ctx_fini(&ctx);
+}
+
+/*
+ * A VM operation or a submit holds vm->lock, not the notifier's lock: the
+ * reaper's non-blockable call still zaps what no job uses, and refuses
+ * only what the running job uses.
+ */
+static void emugpu_test_vm_lock_does_not_block_notifier(struct kunit *test)
+{
+	struct emugpu_test_ctx ctx = {};
+	int idle, busy;
+
+	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
+	mutex_lock(&ctx.vm->lock);
+	idle = emugpu_test_invalidate(&ctx, 0, 1);
+	busy = emugpu_test_invalidate(&ctx, 2, 2);
+	mutex_unlock(&ctx.vm->lock);
+	KUNIT_EXPECT_EQ(test, idle, 0);
+	KUNIT_EXPECT_NULL(test, ctx.pages[0]);
+	KUNIT_EXPECT_EQ(test, busy, -EAGAIN);
+	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[2]);
 	emugpu_test_ctx_fini(&ctx);
 }
 
@@ -414,6 +436,7 @@ static struct kunit_case emugpu_test_cases[] = {
 	KUNIT_CASE(emugpu_test_policy_xe),
 	KUNIT_CASE(emugpu_test_policy_pin),
 	KUNIT_CASE(emugpu_test_trylock_fails),
+	KUNIT_CASE(emugpu_test_vm_lock_does_not_block_notifier),
 	KUNIT_CASE(emugpu_test_oom_victim_cancel),
 	{}
 };

@@ -4,7 +4,7 @@
  *
  * Nothing is pinned. Each object has an mmu interval notifier over its
  * range; a job faults the pages it needs with hmm_range_fault() in the
- * mmu_interval_read_begin() / vm->lock / mmu_interval_read_retry() loop of
+ * mmu_interval_read_begin() / vm->notifier_lock / mmu_interval_read_retry() loop of
  * Documentation/mm/hmm.rst, and the notifier clears the device page-table
  * entries again when the CPU side changes.
  *
@@ -61,7 +61,7 @@ bool emugpu_pte_span(const struct emugpu_mapping *map,
 /*
  * May a job start on entry @i of @map? Not if it is empty, nor while an
  * invalidation of its object waits for the running job: that one clears
- * the entries only once the job has ended. Under vm->lock.
+ * the entries only once the job has ended. Under vm->notifier_lock.
  */
 bool emugpu_pte_valid(const struct emugpu_mapping *map, unsigned long i)
 {
@@ -91,14 +91,14 @@ bool emugpu_use_overlaps(const struct emugpu_use *use,
 	return first <= use->last && last >= use->first;
 }
 
-/* Clears the entries that mirror [@start, @end). Under vm->lock. */
+/* Clears the entries that mirror [@start, @end). Under vm->notifier_lock. */
 static void emugpu_userptr_zap(struct emugpu_userptr *up,
 			       unsigned long start, unsigned long end)
 {
 	struct emugpu_mapping *map;
 	unsigned long first, last, i;
 
-	lockdep_assert_held(&up->vm->lock);
+	lockdep_assert_held(&up->vm->notifier_lock);
 	list_for_each_entry(map, &up->mappings, userptr_link) {
 		if (!emugpu_pte_span(map, up, start, end, &first, &last))
 			continue;
@@ -113,7 +113,7 @@ static void emugpu_userptr_zap(struct emugpu_userptr *up,
 
 /*
  * A blockable invalidation of pages the running job uses: wait for the
- * job, with vm->lock dropped (the engine takes it to end the job). The
+ * job, with vm->notifier_lock dropped (the engine takes it to end the job). The
  * wait is bounded: after the job timeout the job is cancelled, and a
  * cancelled job ends at its next page or wakeup. If the address space is
  * exiting nobody can see the job's results any more: cancel at once.
@@ -127,7 +127,7 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 	struct dma_fence *fence = dma_fence_get(job->fence);
 	long left;
 
-	lockdep_assert_held(&vm->lock);
+	lockdep_assert_held(&vm->notifier_lock);
 	atomic64_inc(&stats->inval_waited);
 	if (!atomic_read(&range->mm->mm_users)) {
 		emugpu_job_cancel(job);
@@ -135,20 +135,20 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 	}
 	/* The entries stay for the running job, but no new job may use them. */
 	up->invalidating++;
-	mutex_unlock(&vm->lock);
+	mutex_unlock(&vm->notifier_lock);
 
 	left = dma_fence_wait_timeout(fence, false,
 				      msecs_to_jiffies(emugpu_job_timeout()));
 	if (!left) {
-		mutex_lock(&vm->lock);
+		mutex_lock(&vm->notifier_lock);
 		/* Unsignalled, so the job is not freed and may be cancelled. */
 		if (!dma_fence_is_signaled(fence) && vm->active_job == job)
 			emugpu_job_cancel(job);
-		mutex_unlock(&vm->lock);
+		mutex_unlock(&vm->notifier_lock);
 		dma_fence_wait(fence, false);
 	}
 	dma_fence_put(fence);
-	mutex_lock(&vm->lock);
+	mutex_lock(&vm->notifier_lock);
 	up->invalidating--;
 }
 
@@ -179,7 +179,7 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	}
 
 	if (blockable) {
-		mutex_lock(&vm->lock);
+		mutex_lock(&vm->notifier_lock);
 	} else {
 		/* Refuse without looking, as xe_userptr.c does */
 		if (READ_ONCE(emugpu_notifier_policy) == EMUGPU_POLICY_XE) {
@@ -189,7 +189,7 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 		}
 		/* The core does not catch a sleep here for interval notifiers. */
 		non_block_start();
-		if (!mutex_trylock(&vm->lock)) {
+		if (!mutex_trylock(&vm->notifier_lock)) {
 			atomic64_inc(&edev->stats.inval_refused);
 			trace_emugpu_invalidate(range, false, 0, true, false);
 			non_block_end();
@@ -212,7 +212,7 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 		}
 		atomic64_inc(&edev->stats.inval_refused);
 		trace_emugpu_invalidate(range, false, job->seqno, true, cancel);
-		mutex_unlock(&vm->lock);
+		mutex_unlock(&vm->notifier_lock);
 		non_block_end();
 		return false;
 	}
@@ -224,7 +224,7 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	if (job)
 		emugpu_userptr_wait_job(up, job, range);
 	emugpu_userptr_zap(up, range->start, range->end);
-	mutex_unlock(&vm->lock);
+	mutex_unlock(&vm->notifier_lock);
 	if (!blockable)
 		non_block_end();
 	return true;
@@ -237,13 +237,13 @@ const struct mmu_interval_notifier_ops emugpu_userptr_notifier_ops = {
 /*
  * The device may write @folio from now on, and a write fault does not
  * dirty a writable but clean PTE (after MADV_FREE, say): reclaim would
- * drop what the device wrote. Marked dirty under vm->lock after a
+ * drop what the device wrote. Marked dirty under vm->notifier_lock after a
  * successful read_retry, while the notifier guarantees it is mapped:
  * MADV_FREE, reclaim and truncation must invalidate first, which takes
- * vm->lock and clears the entry. Only anonymous and shmem folios, whose
+ * vm->notifier_lock and clears the entry. Only anonymous and shmem folios, whose
  * dirty_folio only sets the flag (a lazily freed anonymous folio is not
  * swap-backed, hence both tests): a file system's may sleep or allocate,
- * which the lock order fs_reclaim -> vm->lock forbids here. Device
+ * which the lock order fs_reclaim -> vm->notifier_lock forbids here. Device
  * writes to other file pages are not written back (docs/emugpu.md).
  */
 static void emugpu_userptr_dirty(struct folio *folio)
@@ -254,14 +254,14 @@ static void emugpu_userptr_dirty(struct folio *folio)
 
 /*
  * Takes the pinned pages away from the object and clears every entry of
- * its mappings. Under vm->lock; the caller unpins them after dropping it.
+ * its mappings. Under vm->notifier_lock; the caller unpins them after dropping it.
  */
 static struct page **emugpu_userptr_take_pinned(struct emugpu_userptr *up)
 {
 	struct page **pages = up->pages;
 	struct emugpu_mapping *map;
 
-	lockdep_assert_held(&up->vm->lock);
+	lockdep_assert_held(&up->vm->notifier_lock);
 	list_for_each_entry(map, &up->mappings, userptr_link)
 		memset(map->pte, 0, map->npages * sizeof(*map->pte));
 	up->pages = NULL;
@@ -271,7 +271,7 @@ static struct page **emugpu_userptr_take_pinned(struct emugpu_userptr *up)
 /*
  * Unpins what emugpu_userptr_take_pinned() took, dirtying the pages the
  * device may have written as i915's put_pages does. It locks folios, so
- * never under vm->lock: a migration holds the folio lock when it calls
+ * never under vm->notifier_lock: a migration holds the folio lock when it calls
  * the notifier.
  */
 static void emugpu_userptr_unpin(struct emugpu_userptr *up,
@@ -292,7 +292,7 @@ static void emugpu_userptr_map_pinned(struct emugpu_userptr *up)
 	struct emugpu_mapping *map;
 	unsigned long i;
 
-	lockdep_assert_held(&up->vm->lock);
+	lockdep_assert_held(&up->vm->notifier_lock);
 	list_for_each_entry(map, &up->mappings, userptr_link)
 		for (i = 0; i < map->npages; i++)
 			map->pte[i] = up->pages[map->obj_pgoff + i];
@@ -320,16 +320,16 @@ static int emugpu_userptr_pin(struct emugpu_userptr *up,
 	long ret = 0;
 
 	for (attempt = 0; attempt < EMUGPU_FAULT_RETRIES; attempt++) {
-		mutex_lock(&vm->lock);
+		mutex_lock(&vm->notifier_lock);
 		if (up->pages &&
 		    !mmu_interval_check_retry(&up->notifier, up->pin_seq)) {
 			/* A mapping bound since the pin has no entries yet. */
 			emugpu_userptr_map_pinned(up);
-			mutex_unlock(&vm->lock);
+			mutex_unlock(&vm->notifier_lock);
 			return 0;
 		}
 		pages = emugpu_userptr_take_pinned(up);
-		mutex_unlock(&vm->lock);
+		mutex_unlock(&vm->notifier_lock);
 		emugpu_userptr_unpin(up, pages);
 
 		pages = kvmalloc_array(npages, sizeof(*pages),
@@ -354,9 +354,9 @@ static int emugpu_userptr_pin(struct emugpu_userptr *up,
 			return ret < 0 ? ret : -EFAULT;
 		}
 
-		mutex_lock(&vm->lock);
+		mutex_lock(&vm->notifier_lock);
 		if (mmu_interval_read_retry(&up->notifier, seq)) {
-			mutex_unlock(&vm->lock);
+			mutex_unlock(&vm->notifier_lock);
 			unpin_user_pages(pages, npages);
 			kvfree(pages);
 			continue;
@@ -365,7 +365,7 @@ static int emugpu_userptr_pin(struct emugpu_userptr *up,
 		up->pin_seq = seq;
 		atomic_long_add(npages, &stats->pinned_pages);
 		emugpu_userptr_map_pinned(up);
-		mutex_unlock(&vm->lock);
+		mutex_unlock(&vm->notifier_lock);
 		return 0;
 	}
 	return -EAGAIN;
@@ -381,7 +381,7 @@ static int emugpu_userptr_pin(struct emugpu_userptr *up,
  * counts against EMUGPU_FAULT_RETRIES, so a range that keeps changing
  * fails the job instead of livelocking the engine. Entries filled here
  * may be cleared again before the caller marks the job running; the
- * caller checks, under vm->lock, and calls again.
+ * caller checks, under vm->notifier_lock, and calls again.
  *
  * Return: 0, -EAGAIN (too many retries), -EFAULT (the range is gone or
  * no longer writable, or the process is gone), or another error of
@@ -420,11 +420,11 @@ int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 	while (i <= use->last) {
 		n = min_t(unsigned long, EMUGPU_FAULT_CHUNK, use->last - i + 1);
 
-		mutex_lock(&vm->lock);
+		mutex_lock(&vm->notifier_lock);
 		present = true;
 		for (k = 0; k < n && present; k++)
 			present = emugpu_pte_valid(map, i + k);
-		mutex_unlock(&vm->lock);
+		mutex_unlock(&vm->notifier_lock);
 		if (present) {
 			i += n;
 			continue;
@@ -446,9 +446,9 @@ int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 		if (ret)
 			break;
 
-		mutex_lock(&vm->lock);
+		mutex_lock(&vm->notifier_lock);
 		if (mmu_interval_read_retry(&up->notifier, range.notifier_seq)) {
-			mutex_unlock(&vm->lock);
+			mutex_unlock(&vm->notifier_lock);
 			goto retry;
 		}
 		for (k = 0; k < n; k++) {
@@ -462,7 +462,7 @@ int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 			map->zapped = false;
 			atomic64_inc(&stats->refaults);
 		}
-		mutex_unlock(&vm->lock);
+		mutex_unlock(&vm->notifier_lock);
 		i += n;
 		continue;
 retry:

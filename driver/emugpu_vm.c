@@ -7,7 +7,8 @@
  * pages are pinned and filled in at bind time (they are the device's own
  * memory); a user pointer's entries stay empty until a job faults them in
  * and are cleared by the object's mmu interval notifier. vm->lock guards
- * the tree and every entry.
+ * the tree, vm->notifier_lock the entries of user pointer mappings and
+ * each user pointer's list of mappings (emugpu_drv.h).
  *
  * Jobs hold references on the mappings they use, so unbinding removes the
  * address range at once and the mapping itself goes with its last job.
@@ -22,14 +23,14 @@
 #include "emugpu_drv.h"
 
 /*
- * Every VM's lock is initialised here, so lockdep sees one class and the
- * order primed by emugpu_vm_prime_lockdep() applies to all of them.
+ * Every VM's notifier lock is initialised here, so lockdep sees one class
+ * and the order primed by emugpu_prime_lockdep() applies to all of them.
  */
-void emugpu_vm_lock_init(struct mutex *lock)
+void emugpu_vm_notifier_lock_init(struct mutex *lock)
 {
 	static struct lock_class_key key;
 
-	__mutex_init(lock, "&vm->lock", &key);
+	__mutex_init(lock, "&vm->notifier_lock", &key);
 }
 
 struct emugpu_vm *emugpu_vm_create(struct emugpu_device *edev)
@@ -41,7 +42,8 @@ struct emugpu_vm *emugpu_vm_create(struct emugpu_device *edev)
 		return NULL;
 	kref_init(&vm->ref);
 	vm->edev = edev;
-	emugpu_vm_lock_init(&vm->lock);
+	mutex_init(&vm->lock);
+	emugpu_vm_notifier_lock_init(&vm->notifier_lock);
 	vm->mappings = RB_ROOT_CACHED;
 	return vm;
 }
@@ -52,6 +54,7 @@ static void emugpu_vm_release(struct kref *ref)
 
 	WARN_ON(!RB_EMPTY_ROOT(&vm->mappings.rb_root));
 	WARN_ON(vm->active_job);
+	mutex_destroy(&vm->notifier_lock);
 	mutex_destroy(&vm->lock);
 	kfree(vm);
 }
@@ -68,9 +71,9 @@ static void emugpu_mapping_release(struct kref *ref)
 	struct emugpu_vm *vm = map->vm;
 
 	if (emugpu_is_userptr(map->obj)) {
-		mutex_lock(&vm->lock);
+		mutex_lock(&vm->notifier_lock);
 		list_del(&map->userptr_link);
-		mutex_unlock(&vm->lock);
+		mutex_unlock(&vm->notifier_lock);
 	} else {
 		drm_gem_shmem_unpin(to_drm_gem_shmem_obj(map->obj));
 	}
@@ -200,8 +203,12 @@ int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
 	}
 	interval_tree_insert(&map->it, &vm->mappings);
 	map->in_tree = true;
-	if (emugpu_is_userptr(obj))
+	if (emugpu_is_userptr(obj)) {
+		/* From here the notifier clears its entries. */
+		mutex_lock(&vm->notifier_lock);
 		list_add(&map->userptr_link, &to_userptr(obj)->mappings);
+		mutex_unlock(&vm->notifier_lock);
+	}
 	mutex_unlock(&vm->lock);
 	return 0;
 
