@@ -17,7 +17,9 @@
  * mirroring, see emugpu_userptr_pin().
  */
 #include <linux/align.h>
+#include <linux/fs.h>
 #include <linux/hmm.h>
+#include <linux/magic.h>
 #include <linux/mm.h>
 #include <linux/sched/coredump.h>
 #include <linux/sched/mm.h>
@@ -371,6 +373,31 @@ static int emugpu_userptr_pin(struct emugpu_userptr *up,
 	return -EAGAIN;
 }
 
+/*
+ * Secret memory is not in the kernel's direct map, so the engine cannot
+ * kmap it. GUP refuses it (check_vma_flags()), hmm_range_fault() does not,
+ * and vma_is_secretmem() is not exported: recognise its file system.
+ */
+static bool emugpu_vma_is_secretmem(struct vm_area_struct *vma)
+{
+	return vma->vm_file &&
+	       file_inode(vma->vm_file)->i_sb->s_magic == SECRETMEM_MAGIC;
+}
+
+/* Does [@start, @end) meet secret memory? Under mmap_lock. */
+static bool emugpu_range_is_secret(struct mm_struct *mm, unsigned long start,
+				   unsigned long end)
+{
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, start);
+
+	mmap_assert_locked(mm);
+	for_each_vma_range(vmi, vma, end)
+		if (emugpu_vma_is_secretmem(vma))
+			return true;
+	return false;
+}
+
 /**
  * emugpu_userptr_fault - fault in the user pages a job is going to use
  * @job: the job, not yet running: no notifier waits for it
@@ -434,7 +461,10 @@ int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 		range.end = range.start + (n << PAGE_SHIFT);
 		range.notifier_seq = mmu_interval_read_begin(&up->notifier);
 		mmap_read_lock(mm);
-		ret = hmm_range_fault(&range);
+		if (emugpu_range_is_secret(mm, range.start, range.end))
+			ret = -EFAULT;
+		else
+			ret = hmm_range_fault(&range);
 		mmap_read_unlock(mm);
 		atomic64_inc(&stats->faults);
 		trace_emugpu_fault(job->seqno, range.start, n, ret);
@@ -491,6 +521,7 @@ static int emugpu_userptr_check_vmas(struct mm_struct *mm,
 	while (addr < end) {
 		vma = vma_lookup(mm, addr);
 		if (!vma || (vma->vm_flags & (VM_IO | VM_PFNMAP)) ||
+		    emugpu_vma_is_secretmem(vma) ||
 		    !(vma->vm_flags & VM_READ) ||
 		    (!read_only && !(vma->vm_flags & VM_WRITE))) {
 			ret = -EFAULT;

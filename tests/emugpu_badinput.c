@@ -209,6 +209,48 @@ static int test_userptr_pfnmap(void)
 	return !failures;
 }
 
+#ifndef SYS_memfd_secret
+#define SYS_memfd_secret	447
+#endif
+
+/*
+ * Secret memory is not in the kernel's direct map: refused as a user
+ * pointer, and a job fails cleanly when it replaces one's memory. UML has
+ * no secretmem: the case is skipped there (x86_64 runs it).
+ */
+static int test_userptr_secretmem(void)
+{
+	int sfd = (int)syscall(SYS_memfd_secret, 0);
+	unsigned char *p, *q;
+	uint32_t handle;
+	int ok;
+
+	if (sfd < 0) {
+		ktap_skip = "no memfd_secret(2) here";
+		return KTAP_SKIP;
+	}
+	checks = failures = 0;
+	p = ftruncate(sfd, 4 * PAGE) ? MAP_FAILED :
+	    mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	q = anon(4 * PAGE);
+	if (!CHECK(p != MAP_FAILED) || !CHECK(q))
+		return 0;
+	expect("secret memory", userptr(p, 4 * PAGE, 0), -EFAULT);
+	ok = CHECK(!emugpu_userptr(fd, q, 4 * PAGE, 0, &handle)) &&
+	     CHECK(!emugpu_bind(fd, handle, 0, 0x1000000, 4 * PAGE)) &&
+	     CHECK(mmap(q, 4 * PAGE, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_FIXED, sfd, 0) == q) &&
+	     CHECK(emugpu_run(fd, EMUGPU_OP_FILL, 0x1000000, 0, PAGE, 1) ==
+		   -EFAULT) &&
+	     CHECK(!emugpu_unbind(fd, 0x1000000, 4 * PAGE)) &&
+	     CHECK(!emugpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE,
+				 &(struct drm_gem_close){ .handle = handle }));
+	munmap(p, 4 * PAGE);
+	munmap(q, 4 * PAGE);
+	close(sfd);
+	return ok && !failures;
+}
+
 static int bind(struct drm_emugpu_vm_bind b)
 {
 	int ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_BIND, &b);
@@ -621,6 +663,7 @@ static const struct ktap_case tests[] = {
 	{ "gem_create", test_gem_create },
 	{ "userptr", test_userptr },
 	{ "userptr_pfnmap", test_userptr_pfnmap },
+	{ "userptr_secretmem", test_userptr_secretmem },
 	{ "vm_bind", test_vm_bind },
 	{ "vm_unbind", test_vm_unbind },
 	{ "submit", test_submit },

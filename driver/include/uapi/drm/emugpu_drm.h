@@ -72,7 +72,9 @@ struct drm_emugpu_gem_create {
  * Nothing is pinned: the driver watches the range with an mmu interval
  * notifier and faults pages in with hmm_range_fault() before a job uses
  * them. The range must be mapped, readable, and writable unless
- * READ_ONLY; VM_IO and VM_PFNMAP mappings are refused.
+ * READ_ONLY; VM_IO and VM_PFNMAP mappings and secret memory
+ * (memfd_secret(2)) are refused, and a job fails with -EFAULT if secret
+ * memory has been mapped in the range since.
  *
  * User pointer objects cannot be exported (DRM_IOCTL_PRIME_HANDLE_TO_FD
  * fails with -EPERM), and only the process that created one may submit
