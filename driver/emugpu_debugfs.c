@@ -46,6 +46,7 @@ static int emugpu_stats_show(struct seq_file *m, void *unused)
 	emugpu_show64(m, "jobs_timedout", &s->jobs_timedout);
 	seq_printf(m, "pinned_pages: %ld\n",
 		   atomic_long_read(&s->pinned_pages));
+	seq_printf(m, "fences: %d\n", atomic_read(&s->fences));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(emugpu_stats);
@@ -63,7 +64,7 @@ static void emugpu_show_vm(struct seq_file *m, struct emugpu_vm *vm)
 	struct emugpu_mapping *map;
 	unsigned long i, present;
 	struct emugpu_job *job;
-	u32 running = 0;
+	u64 running = 0;
 
 	/* The notifier lock only briefly: the OOM reaper only trylocks it. */
 	mutex_lock(&vm->lock);
@@ -92,7 +93,7 @@ static void emugpu_show_vm(struct seq_file *m, struct emugpu_vm *vm)
 		running = job->seqno;
 	mutex_unlock(&vm->notifier_lock);
 	if (running)
-		seq_printf(m, "  running job=%u\n", running);
+		seq_printf(m, "  running job=%llu\n", running);
 }
 
 static int emugpu_state_show(struct seq_file *m, void *unused)
@@ -107,7 +108,7 @@ static int emugpu_state_show(struct seq_file *m, void *unused)
 		emugpu_show_vm(m, efile->vm);
 		spin_lock(&efile->jobs_lock);
 		list_for_each_entry(job, &efile->jobs, link)
-			seq_printf(m, "  job=%u state=%s cancel=%d release=%d\n",
+			seq_printf(m, "  job=%llu state=%s cancel=%d release=%d\n",
 				   job->seqno,
 				   emugpu_state_names[READ_ONCE(job->state)],
 				   test_bit(EMUGPU_JOB_CANCEL, &job->flags),

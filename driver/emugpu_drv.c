@@ -82,9 +82,11 @@ static int emugpu_open(struct drm_device *drm, struct drm_file *file)
 		return -ENOMEM;
 	}
 	efile->edev = edev;
-	xa_init_flags(&efile->fences, XA_FLAGS_ALLOC1);
-	spin_lock_init(&efile->jobs_lock);
-	INIT_LIST_HEAD(&efile->jobs);
+	if (emugpu_file_jobs_init(efile)) {
+		emugpu_vm_put(efile->vm);
+		kfree(efile);
+		return -ENOMEM;
+	}
 
 	mutex_lock(&edev->files_lock);
 	list_add_tail(&efile->link, &edev->files);

@@ -40,7 +40,6 @@
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
-#include <linux/xarray.h>
 
 #include <drm/drm_device.h>
 #include <drm/drm_file.h>
@@ -77,6 +76,7 @@ struct emugpu_stats {
 	atomic64_t jobs_failed;		/* fence signalled with an error */
 	atomic64_t jobs_timedout;
 	atomic_long_t pinned_pages;	/* live: user pages pinned (policy pin) */
+	atomic_t fences;		/* live job fences, kept or not */
 };
 
 struct emugpu_device {
@@ -87,11 +87,11 @@ struct emugpu_device {
 	struct workqueue_struct *engine;
 	/* Woken when a job is cancelled or released. */
 	wait_queue_head_t engine_wait;
-	u64 fence_context;
-	spinlock_t fence_lock;		/* of every job's fence */
-	/* Numbers and queues jobs, so fences signal in seqno order. */
-	spinlock_t submit_lock;
-	u64 fence_seqno;
+	/*
+	 * Of every job's fence: a fence may outlive its file (a notifier
+	 * waiting for it holds a reference), so not the file's.
+	 */
+	spinlock_t fence_lock;
 
 	/* Open files, for debugfs. */
 	struct mutex files_lock;
@@ -118,8 +118,18 @@ struct emugpu_file {
 	struct emugpu_vm *vm;
 	struct list_head link;		/* in edev->files */
 
-	/* Fences of every job of this file, by the seqno given to the user. */
-	struct xarray fences;
+	/*
+	 * The file's timeline: its own fence context, numbered by the seqno
+	 * the user gets (from 1, never reused). The last EMUGPU_FILE_FENCES
+	 * fences are kept, at seqno % EMUGPU_FILE_FENCES, for WAIT: older
+	 * ones are dropped, and a SUBMIT that would drop an unsignalled one
+	 * fails with -EBUSY. Under fences_lock, which also orders numbering
+	 * with queueing, so the file's fences signal in seqno order.
+	 */
+	spinlock_t fences_lock;
+	u64 fence_context;
+	u64 last_seqno;
+	struct dma_fence **fences;
 	/* Jobs not yet ended, for JOB_RELEASE and for release. */
 	spinlock_t jobs_lock;
 	struct list_head jobs;
@@ -203,7 +213,7 @@ struct emugpu_job {
 	struct emugpu_vm *vm;		/* holds a reference */
 	struct list_head link;		/* in efile->jobs */
 	struct dma_fence *fence;	/* holds a reference */
-	u32 seqno;			/* what the user waits for */
+	u64 seqno;			/* what the user waits for */
 	/* enum emugpu_job_state; written under vm->notifier_lock once queued */
 	int state;
 	unsigned long flags;
@@ -317,6 +327,7 @@ void emugpu_job_cancel(struct emugpu_job *job);
 bool emugpu_job_uses(const struct emugpu_job *job,
 		     const struct emugpu_userptr *up,
 		     unsigned long start, unsigned long end);
+int emugpu_file_jobs_init(struct emugpu_file *efile);
 void emugpu_file_jobs_fini(struct emugpu_file *efile);
 
 /* emugpu_debugfs.c */

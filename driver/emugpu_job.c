@@ -45,9 +45,26 @@ static const char *emugpu_fence_timeline_name(struct dma_fence *fence)
 	return "engine";
 }
 
+/* A job's fence, counted while it lives. */
+struct emugpu_fence {
+	struct dma_fence base;		/* first: dma_fence_free() frees it */
+	struct emugpu_device *edev;
+};
+
+/* The tests check that a file keeps a bounded number of fences. */
+static void emugpu_fence_release(struct dma_fence *fence)
+{
+	struct emugpu_fence *ef = container_of(fence, struct emugpu_fence,
+					       base);
+
+	atomic_dec(&ef->edev->stats.fences);
+	dma_fence_free(fence);
+}
+
 static const struct dma_fence_ops emugpu_fence_ops = {
 	.get_driver_name = emugpu_fence_driver_name,
 	.get_timeline_name = emugpu_fence_timeline_name,
+	.release = emugpu_fence_release,
 };
 
 static bool emugpu_range_ok(u64 va, u64 size)
@@ -209,6 +226,7 @@ static void emugpu_job_run(struct work_struct *work);
 static struct emugpu_job *emugpu_job_alloc(struct emugpu_file *efile,
 					   unsigned int count)
 {
+	struct emugpu_fence *ef;
 	struct emugpu_job *job;
 
 	job = kzalloc(struct_size(job, uses, 2 * count), GFP_KERNEL_ACCOUNT);
@@ -224,7 +242,11 @@ static struct emugpu_job *emugpu_job_alloc(struct emugpu_file *efile,
 	job->cmds = kcalloc(count, sizeof(*job->cmds), GFP_KERNEL_ACCOUNT);
 	job->pfns = kcalloc(EMUGPU_FAULT_CHUNK, sizeof(*job->pfns),
 			    GFP_KERNEL_ACCOUNT);
-	job->fence = kzalloc_obj(*job->fence, GFP_KERNEL_ACCOUNT);
+	ef = kzalloc_obj(*ef, GFP_KERNEL_ACCOUNT);
+	if (ef) {
+		ef->edev = efile->edev;
+		job->fence = &ef->base;
+	}
 	if (!job->cmds || !job->pfns || !job->fence) {
 		emugpu_job_free(job);
 		return NULL;
@@ -238,10 +260,11 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	struct drm_emugpu_submit *args = data;
 	struct emugpu_file *efile = file->driver_priv;
 	struct emugpu_device *edev = efile->edev;
+	struct dma_fence **slot, *dropped;
 	struct drm_emugpu_cmd *ucmds;
 	struct emugpu_job *job;
 	unsigned int i;
-	u32 seqno;
+	u64 seqno;
 	int ret;
 
 	if (args->flags)
@@ -272,28 +295,33 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	if (ret)
 		goto out_free_job;
 
-	/* Reserve the seqno; WAIT sees no fence there until it is stored. */
-	ret = xa_alloc(&efile->fences, &seqno, NULL, xa_limit_32b,
-		       GFP_KERNEL_ACCOUNT);
-	if (ret)
-		goto out_free_job;
-
 	/*
-	 * Fence seqnos must signal in order: number and queue the job under
-	 * one lock. Storing into the reserved slot allocates nothing.
+	 * The file's fences must signal in seqno order: number and queue the
+	 * job under one lock. Its slot holds the fence of the job
+	 * EMUGPU_FILE_FENCES before; that one is dropped, if it is done.
 	 */
-	spin_lock(&edev->submit_lock);
+	spin_lock(&efile->fences_lock);
+	seqno = efile->last_seqno + 1;
+	slot = &efile->fences[seqno % EMUGPU_FILE_FENCES];
+	dropped = *slot;
+	if (dropped && !dma_fence_is_signaled(dropped)) {
+		spin_unlock(&efile->fences_lock);
+		ret = -EBUSY;
+		goto out_free_job;
+	}
 	dma_fence_init(job->fence, &emugpu_fence_ops, &edev->fence_lock,
-		       edev->fence_context, ++edev->fence_seqno);
+		       efile->fence_context, seqno);
+	atomic_inc(&edev->stats.fences);
+	efile->last_seqno = seqno;
 	job->seqno = seqno;
 	job->state = EMUGPU_JOB_QUEUED;
-	/* The file's table holds a reference until the file is closed. */
-	xa_store(&efile->fences, seqno, dma_fence_get(job->fence), GFP_NOWAIT);
+	*slot = dma_fence_get(job->fence);
 	spin_lock(&efile->jobs_lock);
 	list_add_tail(&job->link, &efile->jobs);
 	spin_unlock(&efile->jobs_lock);
 	queue_work(edev->engine, &job->work);
-	spin_unlock(&edev->submit_lock);
+	spin_unlock(&efile->fences_lock);
+	dma_fence_put(dropped);
 	trace_emugpu_job(seqno, EMUGPU_JOB_QUEUED, 0);
 
 	args->seqno = seqno;
@@ -574,18 +602,25 @@ static void emugpu_job_run(struct work_struct *work)
 	emugpu_job_free(job);
 }
 
+/*
+ * The fence of job @seqno of the file, with a reference; ERR_PTR(-EINVAL)
+ * if it was never issued, ERR_PTR(-ENOENT) if it has been dropped (the job
+ * is done: a SUBMIT drops only signalled fences).
+ */
 static struct dma_fence *emugpu_file_fence(struct emugpu_file *efile,
 					   u64 seqno)
 {
 	struct dma_fence *fence;
 
-	if (!seqno || seqno > U32_MAX)
-		return NULL;
-	xa_lock(&efile->fences);
-	fence = xa_load(&efile->fences, seqno);
-	if (fence)
-		dma_fence_get(fence);
-	xa_unlock(&efile->fences);
+	spin_lock(&efile->fences_lock);
+	if (!seqno || seqno > efile->last_seqno)
+		fence = ERR_PTR(-EINVAL);
+	else if (efile->last_seqno - seqno >= EMUGPU_FILE_FENCES)
+		fence = ERR_PTR(-ENOENT);
+	else
+		fence = dma_fence_get(efile->fences[seqno %
+						    EMUGPU_FILE_FENCES]);
+	spin_unlock(&efile->fences_lock);
 	return fence;
 }
 
@@ -600,8 +635,8 @@ int emugpu_wait_ioctl(struct drm_device *drm, void *data,
 	if (args->flags || args->timeout_ns < 0)
 		return -EINVAL;
 	fence = emugpu_file_fence(efile, args->seqno);
-	if (!fence)
-		return -EINVAL;
+	if (IS_ERR(fence))
+		return PTR_ERR(fence);
 
 	if (!args->timeout_ns) {
 		ret = dma_fence_is_signaled(fence);
@@ -631,8 +666,11 @@ int emugpu_job_release_ioctl(struct drm_device *drm, void *data,
 	if (args->flags || args->pad)
 		return -EINVAL;
 	fence = emugpu_file_fence(efile, args->seqno);
-	if (!fence)
-		return -EINVAL;
+	/* A dropped fence is a job that is done: nothing to release. */
+	if (fence == ERR_PTR(-ENOENT))
+		return 0;
+	if (IS_ERR(fence))
+		return PTR_ERR(fence);
 	dma_fence_put(fence);
 
 	spin_lock(&efile->jobs_lock);
@@ -652,11 +690,24 @@ int emugpu_job_release_ioctl(struct drm_device *drm, void *data,
  * within the job timeout (at once unless another file's job holds the
  * engine), so this wait is bounded.
  */
+int emugpu_file_jobs_init(struct emugpu_file *efile)
+{
+	efile->fences = kvcalloc(EMUGPU_FILE_FENCES, sizeof(*efile->fences),
+				 GFP_KERNEL_ACCOUNT);
+	if (!efile->fences)
+		return -ENOMEM;
+	spin_lock_init(&efile->fences_lock);
+	efile->fence_context = dma_fence_context_alloc(1);
+	spin_lock_init(&efile->jobs_lock);
+	INIT_LIST_HEAD(&efile->jobs);
+	return 0;
+}
+
 void emugpu_file_jobs_fini(struct emugpu_file *efile)
 {
 	struct dma_fence *fence;
 	struct emugpu_job *job;
-	unsigned long seqno;
+	unsigned int i;
 
 	spin_lock(&efile->jobs_lock);
 	list_for_each_entry(job, &efile->jobs, link)
@@ -664,11 +715,15 @@ void emugpu_file_jobs_fini(struct emugpu_file *efile)
 	spin_unlock(&efile->jobs_lock);
 	wake_up_all(&efile->edev->engine_wait);
 
-	xa_for_each(&efile->fences, seqno, fence) {
+	/* No SUBMIT can race: the file is being released. */
+	for (i = 0; i < EMUGPU_FILE_FENCES; i++) {
+		fence = efile->fences[i];
+		if (!fence)
+			continue;
 		dma_fence_wait(fence, false);
 		dma_fence_put(fence);
 	}
-	xa_destroy(&efile->fences);
+	kvfree(efile->fences);
 	WARN_ON(!list_empty(&efile->jobs));
 
 	/* The engine frees a job just after its fence signals. */
@@ -685,8 +740,6 @@ int emugpu_engine_init(struct emugpu_device *edev)
 		return -ENOMEM;
 	init_waitqueue_head(&edev->engine_wait);
 	spin_lock_init(&edev->fence_lock);
-	spin_lock_init(&edev->submit_lock);
-	edev->fence_context = dma_fence_context_alloc(1);
 	return 0;
 }
 

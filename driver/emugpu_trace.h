@@ -14,11 +14,11 @@
 
 TRACE_EVENT(emugpu_invalidate,
 	    TP_PROTO(const struct mmu_notifier_range *range, bool blockable,
-		     u32 busy_seqno, bool refused, bool cancelled),
+		     u64 busy_seqno, bool refused, bool cancelled),
 	    TP_ARGS(range, blockable, busy_seqno, refused, cancelled),
 	    TP_STRUCT__entry(__field(unsigned long, start)
 			     __field(unsigned long, end)
-			     __field(u32, busy_seqno)
+			     __field(u64, busy_seqno)
 			     __field(u8, event)
 			     __field(bool, blockable)
 			     __field(bool, refused)
@@ -30,17 +30,17 @@ TRACE_EVENT(emugpu_invalidate,
 			   __entry->blockable = blockable;
 			   __entry->refused = refused;
 			   __entry->cancelled = cancelled;),
-	    TP_printk("range=[0x%lx-0x%lx) event=%u blockable=%d busy_job=%u refused=%d cancelled=%d",
+	    TP_printk("range=[0x%lx-0x%lx) event=%u blockable=%d busy_job=%llu refused=%d cancelled=%d",
 		      __entry->start, __entry->end, __entry->event,
 		      __entry->blockable, __entry->busy_seqno,
 		      __entry->refused, __entry->cancelled)
 );
 
 TRACE_EVENT(emugpu_fault,
-	    TP_PROTO(u32 seqno, unsigned long start, unsigned long npages,
+	    TP_PROTO(u64 seqno, unsigned long start, unsigned long npages,
 		     int ret),
 	    TP_ARGS(seqno, start, npages, ret),
-	    TP_STRUCT__entry(__field(u32, seqno)
+	    TP_STRUCT__entry(__field(u64, seqno)
 			     __field(unsigned long, start)
 			     __field(unsigned long, npages)
 			     __field(int, ret)),
@@ -48,20 +48,20 @@ TRACE_EVENT(emugpu_fault,
 			   __entry->start = start;
 			   __entry->npages = npages;
 			   __entry->ret = ret;),
-	    TP_printk("job=%u start=0x%lx npages=%lu ret=%d", __entry->seqno,
+	    TP_printk("job=%llu start=0x%lx npages=%lu ret=%d", __entry->seqno,
 		      __entry->start, __entry->npages, __entry->ret)
 );
 
 TRACE_EVENT(emugpu_job,
-	    TP_PROTO(u32 seqno, int state, int err),
+	    TP_PROTO(u64 seqno, int state, int err),
 	    TP_ARGS(seqno, state, err),
-	    TP_STRUCT__entry(__field(u32, seqno)
+	    TP_STRUCT__entry(__field(u64, seqno)
 			     __field(int, state)
 			     __field(int, err)),
 	    TP_fast_assign(__entry->seqno = seqno;
 			   __entry->state = state;
 			   __entry->err = err;),
-	    TP_printk("job=%u state=%s err=%d", __entry->seqno,
+	    TP_printk("job=%llu state=%s err=%d", __entry->seqno,
 		      __print_symbolic(__entry->state, { 0, "queued" },
 				       { 1, "faulting" }, { 2, "running" },
 				       { 3, "done" }),

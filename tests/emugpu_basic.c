@@ -379,6 +379,42 @@ static int test_sigkill_with_jobs(void)
 	       CHECK(emugpu_stat("exit_cancels") >= exits);
 }
 
+/*
+ * A file keeps the status of its last EMUGPU_FILE_FENCES jobs, and no more
+ * fences than that; at most that many of its jobs may be unfinished.
+ */
+static int test_fences_bounded(void)
+{
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_A, PAGE,
+						0);
+	struct drm_emugpu_cmd fill = emugpu_cmd(EMUGPU_OP_FILL, VA_A, 0, 8, 1);
+	uint64_t first, seqno, last = 0;
+	int i;
+
+	/* The engine is held: the file fills up with unfinished jobs. */
+	if (!CHECK(!emugpu_submit(fd, &spin, 1, &first)) ||
+	    !CHECK(emugpu_wait_running(fd, first)))
+		return 0;
+	for (i = 1; i < EMUGPU_FILE_FENCES; i++)
+		if (!CHECK(!emugpu_submit(fd, &fill, 1, &last)))
+			return 0;
+	if (!CHECK(emugpu_submit(fd, &fill, 1, &seqno) == -EBUSY) ||
+	    !CHECK(!emugpu_release(fd, first)) ||
+	    !CHECK(emugpu_wait(fd, last, INT64_MAX) == 0))
+		return 0;
+	/* As many again: the first job's fence is dropped. */
+	for (i = 0; i < EMUGPU_FILE_FENCES; i++)
+		if (!CHECK(!emugpu_submit(fd, &fill, 1, &last)))
+			return 0;
+	return CHECK(emugpu_wait(fd, last, INT64_MAX) == 0) &&
+	       CHECK(last == first + 2 * EMUGPU_FILE_FENCES - 1) &&
+	       CHECK(emugpu_wait(fd, first, 0) == -ENOENT) &&
+	       CHECK(emugpu_wait(fd, last - EMUGPU_FILE_FENCES + 1, 0) == 0) &&
+	       CHECK(emugpu_wait(fd, last + 1, 0) == -EINVAL) &&
+	       CHECK(!emugpu_release(fd, first)) &&
+	       CHECK(emugpu_stat("fences") <= EMUGPU_FILE_FENCES);
+}
+
 #define POLICY	"/sys/module/emugpu/parameters/notifier_policy"
 
 /* A user pointer over @mem, made under policy @policy, bound at @va. */
@@ -472,6 +508,7 @@ static const struct ktap_case tests[] = {
 	{ "close_with_jobs", test_close_with_jobs },
 	{ "sigkill_with_jobs", test_sigkill_with_jobs },
 	{ "pin_policy", test_pin_policy },
+	{ "fences_bounded", test_fences_bounded },
 	{ "teardown", test_teardown },
 };
 

@@ -262,7 +262,7 @@ static inline int emugpu_idle(void)
 {
 	static const char *const live[] = {
 		"objects", "shmem_bytes", "userptrs", "mappings", "jobs",
-		"pinned_pages",
+		"pinned_pages", "fences",
 	};
 	int ok = 1;
 

@@ -38,6 +38,11 @@ extern "C" {
 /* Largest object, and most commands in one job */
 #define EMUGPU_MAX_OBJECT_SIZE		0x100000000ULL	/* 4 GiB */
 #define EMUGPU_MAX_CMDS			64
+/*
+ * A file keeps the status of its last EMUGPU_FILE_FENCES jobs for WAIT,
+ * and has at most that many jobs not yet done.
+ */
+#define EMUGPU_FILE_FENCES		1024
 
 /**
  * struct drm_emugpu_gem_create - create a shmem-backed buffer object
@@ -179,7 +184,9 @@ struct drm_emugpu_cmd {
  * a write to a read-only user pointer, a value or field the op does not
  * take, overlapping COPY ranges, an unaligned CHECKSUM destination),
  * -EPERM (a user pointer object of another process: after fork() or
- * SCM_RIGHTS only its creator may use it), -EFAULT (@cmds), -ENOMEM.
+ * SCM_RIGHTS only its creator may use it), -EBUSY (EMUGPU_FILE_FENCES
+ * jobs of this file are not done yet), -EFAULT (@cmds), -ENOMEM.
+ * Sequence numbers count from 1 per file and are never reused.
  */
 struct drm_emugpu_submit {
 	__u64 cmds;
@@ -200,8 +207,10 @@ struct drm_emugpu_submit {
  *	 user memory is gone, or no longer writable; -EAGAIN: its user
  *	 memory kept changing while it was faulted in)
  *
- * Errors: -EINVAL (seqno never issued, timeout, flags), -ETIME (not done
- * within @timeout_ns), -EINTR / -ERESTARTSYS (signal).
+ * Errors: -EINVAL (seqno never issued, timeout, flags), -ENOENT (the job
+ * is done and more than EMUGPU_FILE_FENCES jobs of the file came after
+ * it: its status is no longer kept), -ETIME (not done within
+ * @timeout_ns), -EINTR / -ERESTARTSYS (signal).
  */
 struct drm_emugpu_wait {
 	__u64 seqno;
@@ -231,7 +240,7 @@ struct drm_emugpu_gem_mmap_offset {
  * @pad: must be 0
  *
  * Errors: -EINVAL (seqno never issued, flags, pad). Releasing a job that
- * has ended, or has no SPIN command, does nothing.
+ * has ended (however long ago), or has no SPIN command, does nothing.
  */
 struct drm_emugpu_job_release {
 	__u64 seqno;
