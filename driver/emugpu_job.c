@@ -685,11 +685,6 @@ int emugpu_job_release_ioctl(struct drm_device *drm, void *data,
 	return 0;
 }
 
-/*
- * The file is closing: cancel its jobs and wait for them. Each ends
- * within the job timeout (at once unless another file's job holds the
- * engine), so this wait is bounded.
- */
 int emugpu_file_jobs_init(struct emugpu_file *efile)
 {
 	efile->fences = kvcalloc(EMUGPU_FILE_FENCES, sizeof(*efile->fences),
@@ -703,19 +698,45 @@ int emugpu_file_jobs_init(struct emugpu_file *efile)
 	return 0;
 }
 
+/*
+ * The file is closing: cancel its jobs. Those still queued on the engine,
+ * behind other files' jobs, are taken off it and ended here, so closing
+ * waits only for this file's job the engine is running, which is
+ * cancelled and stops at its next page or wakeup. Before, a close waited
+ * for every job of every file queued ahead of its own.
+ */
 void emugpu_file_jobs_fini(struct emugpu_file *efile)
 {
+	struct emugpu_job *job, *next, *running = NULL;
 	struct dma_fence *fence;
-	struct emugpu_job *job;
+	LIST_HEAD(dequeued);
 	unsigned int i;
 
 	spin_lock(&efile->jobs_lock);
-	list_for_each_entry(job, &efile->jobs, link)
+	list_for_each_entry_safe(job, next, &efile->jobs, link) {
 		set_bit(EMUGPU_JOB_CANCEL, &job->flags);
+		/* The engine has not started it, and now never will. */
+		if (cancel_work(&job->work))
+			list_move_tail(&job->link, &dequeued);
+		else
+			running = job;
+	}
+	/* The one the engine runs precedes the dequeued ones. */
+	fence = running ? dma_fence_get(running->fence) : NULL;
 	spin_unlock(&efile->jobs_lock);
 	wake_up_all(&efile->edev->engine_wait);
 
-	/* No SUBMIT can race: the file is being released. */
+	/* The file's fences signal in order: the running job's first. */
+	if (fence) {
+		dma_fence_wait(fence, false);
+		dma_fence_put(fence);
+	}
+	list_for_each_entry_safe(job, next, &dequeued, link) {
+		emugpu_job_end(job, -ECANCELED);
+		emugpu_job_free(job);
+	}
+
+	/* All signalled now. No SUBMIT can race: the file is released. */
 	for (i = 0; i < EMUGPU_FILE_FENCES; i++) {
 		fence = efile->fences[i];
 		if (!fence)

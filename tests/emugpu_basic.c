@@ -346,6 +346,38 @@ static int test_close_with_jobs(void)
 	       CHECK(!munmap(mem, 4 * PAGE));
 }
 
+/*
+ * Closing a file whose jobs wait behind another file's job on the one
+ * engine does not wait for that job: the other file's job is still
+ * running when close() returns.
+ */
+static int test_close_behind_other_file(void)
+{
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_A, PAGE,
+						0);
+	struct drm_emugpu_cmd fill = emugpu_cmd(EMUGPU_OP_FILL, VA_A, 0, PAGE,
+						1);
+	long long failed = emugpu_stat("jobs_failed");
+	uint64_t seqno, queued;
+	uint32_t bo2;
+	int f = emugpu_open();
+
+	if (!CHECK(f >= 0) || !CHECK(!emugpu_bo(f, PAGE, &bo2)) ||
+	    !CHECK(!emugpu_bind(f, bo2, 0, VA_A, PAGE)) ||
+	    !CHECK(!emugpu_submit(fd, &spin, 1, &seqno)) ||
+	    !CHECK(emugpu_wait_running(fd, seqno)) ||
+	    !CHECK(!emugpu_submit(f, &fill, 1, &queued)) ||
+	    !CHECK(!emugpu_submit(f, &fill, 1, &queued)))
+		return 0;
+	return CHECK(!close(f)) &&
+	       CHECK(emugpu_wait(fd, seqno, 0) == -ETIME) &&
+	       CHECK(emugpu_stat("jobs_failed") == failed + 2) &&
+	       CHECK(!emugpu_release(fd, seqno)) &&
+	       CHECK(emugpu_wait(fd, seqno, INT64_MAX) == 0) &&
+	       CHECK(emugpu_stat("jobs") == 0) &&
+	       CHECK(emugpu_stat("objects") == 3);
+}
+
 static int test_sigkill_with_jobs(void)
 {
 	long long exits = emugpu_stat("exit_cancels");
@@ -506,6 +538,7 @@ static const struct ktap_case tests[] = {
 	{ "cpu_side_during_job", test_cpu_side_during_job },
 	{ "munmap_during_job", test_munmap_during_job },
 	{ "close_with_jobs", test_close_with_jobs },
+	{ "close_behind_other_file", test_close_behind_other_file },
 	{ "sigkill_with_jobs", test_sigkill_with_jobs },
 	{ "pin_policy", test_pin_policy },
 	{ "fences_bounded", test_fences_bounded },
