@@ -53,7 +53,6 @@ DEFINE_SHOW_ATTRIBUTE(emugpu_stats);
 
 static const char *const emugpu_state_names[] = {
 	[EMUGPU_JOB_QUEUED] = "queued",
-	[EMUGPU_JOB_FAULTING] = "faulting",
 	[EMUGPU_JOB_RUNNING] = "running",
 	[EMUGPU_JOB_DONE] = "done",
 };

@@ -109,7 +109,11 @@ struct emugpu_vm {
 	struct rb_root_cached mappings;
 	/* The device page table and the running job. */
 	struct mutex notifier_lock;
-	/* The job the engine runs for this VM, its pages in use; or NULL. */
+	/*
+	 * Published jobs not yet ended, in submission order: their pages
+	 * are in use. The one the engine runs, or NULL.
+	 */
+	struct list_head jobs;
 	struct emugpu_job *active_job;
 };
 
@@ -180,7 +184,6 @@ struct emugpu_userptr {
 
 enum emugpu_job_state {
 	EMUGPU_JOB_QUEUED,
-	EMUGPU_JOB_FAULTING,
 	EMUGPU_JOB_RUNNING,
 	EMUGPU_JOB_DONE,
 };
@@ -212,13 +215,14 @@ struct emugpu_job {
 	struct emugpu_file *efile;
 	struct emugpu_vm *vm;		/* holds a reference */
 	struct list_head link;		/* in efile->jobs */
+	struct list_head vm_link;	/* in vm->jobs, while published */
 	struct dma_fence *fence;	/* holds a reference */
 	u64 seqno;			/* what the user waits for */
 	/* enum emugpu_job_state; written under vm->notifier_lock once queued */
 	int state;
 	unsigned long flags;
 	unsigned long deadline;		/* jiffies, set when it starts */
-	unsigned long *pfns;		/* EMUGPU_FAULT_CHUNK entries */
+	unsigned long *pfns;		/* EMUGPU_FAULT_CHUNK entries, for SUBMIT */
 	unsigned int ncmds;
 	unsigned int nuses;
 	struct emugpu_cmd *cmds;
@@ -327,6 +331,10 @@ void emugpu_job_cancel(struct emugpu_job *job);
 bool emugpu_job_uses(const struct emugpu_job *job,
 		     const struct emugpu_userptr *up,
 		     unsigned long start, unsigned long end);
+struct emugpu_job *emugpu_vm_busy_job(struct emugpu_vm *vm,
+				      const struct emugpu_userptr *up,
+				      unsigned long start, unsigned long end);
+bool emugpu_vm_has_job(struct emugpu_vm *vm, const struct emugpu_job *job);
 int emugpu_file_jobs_init(struct emugpu_file *efile);
 void emugpu_file_jobs_fini(struct emugpu_file *efile);
 

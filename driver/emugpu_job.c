@@ -3,21 +3,20 @@
  * emugpu engine: jobs, their fences, and the CPU that plays the GPU.
  *
  * The engine is one ordered workqueue, a single hardware queue: jobs run
- * one at a time in submission order. A job goes
+ * one at a time in submission order. SUBMIT faults in every user page
+ * the job uses, in the submitting process (a slow or blocking mapping
+ * stalls only that process), and publishes the job under
+ * vm->notifier_lock once they are all present: from then on its pages
+ * are "on the hardware", and the notifier waits for (blockable) or
+ * refuses (not blockable) every published job that uses them. A job goes
  *
- *   QUEUED -> FAULTING -> RUNNING -> DONE
+ *   QUEUED -> RUNNING -> DONE
  *
- * FAULTING fills the device page table for the user pages the job uses
- * (emugpu_userptr_fault()); it may allocate and take mmap_lock, so it is
- * outside the fence signalling critical section, and nothing waits for a
- * job in that state: the notifier waits only for the job that is RUNNING.
- * A job becomes RUNNING under vm->notifier_lock once every page it uses
- * is present, and from then on its pages are "on the hardware": the
- * notifier must not clear them without first waiting for (blockable) or
- * refusing (not blockable) the job. RUNNING never allocates or sleeps on anything but
- * its own cancellation, release and deadline, so a notifier waiting for it
- * under reclaim always makes progress; lockdep checks that through the
- * dma_fence signalling annotations.
+ * and nothing after publication allocates, takes mmap_lock or faults:
+ * the whole life of the fence is a signalling critical section
+ * (dma_fence_begin_signalling()), because reclaim can wait for any
+ * published job through the notifier; lockdep checks it. RUNNING sleeps
+ * only on its own cancellation, release and deadline.
  *
  * Every job ends within the job timeout of starting to run: a cancelled or
  * timed-out job stops at its next page, and SPIN sleeps on a wait queue,
@@ -129,9 +128,46 @@ bool emugpu_job_uses(const struct emugpu_job *job,
 	return false;
 }
 
+/**
+ * emugpu_vm_busy_job - the first published job that uses [@start, @end)
+ *	of @up
+ * @vm: the VM, its notifier_lock held
+ * @up: a user pointer object of @vm
+ * @start: first user address
+ * @end: end of the user range, exclusive
+ *
+ * Return: the job, or NULL. It stays published, hence alive, while the
+ * lock is held.
+ */
+struct emugpu_job *emugpu_vm_busy_job(struct emugpu_vm *vm,
+				      const struct emugpu_userptr *up,
+				      unsigned long start, unsigned long end)
+{
+	struct emugpu_job *job;
+
+	lockdep_assert_held(&vm->notifier_lock);
+	list_for_each_entry(job, &vm->jobs, vm_link)
+		if (emugpu_job_uses(job, up, start, end))
+			return job;
+	return NULL;
+}
+
+/* Is @job still published (not yet ended)? Under vm->notifier_lock. */
+bool emugpu_vm_has_job(struct emugpu_vm *vm, const struct emugpu_job *job)
+{
+	const struct emugpu_job *pos;
+
+	lockdep_assert_held(&vm->notifier_lock);
+	list_for_each_entry(pos, &vm->jobs, vm_link)
+		if (pos == job)
+			return true;
+	return false;
+}
+
 /*
- * Asks the job to end; it does at its next page or wakeup. Neither sleeps
- * nor allocates: the notifier calls it when it may not block.
+ * Asks the job to end; it does at its next page or wakeup, or as soon as
+ * the engine reaches it. Neither sleeps nor allocates: the notifier calls
+ * it when it may not block.
  */
 void emugpu_job_cancel(struct emugpu_job *job)
 {
@@ -234,6 +270,7 @@ static struct emugpu_job *emugpu_job_alloc(struct emugpu_file *efile,
 		return NULL;
 	INIT_WORK(&job->work, emugpu_job_run);
 	INIT_LIST_HEAD(&job->link);
+	INIT_LIST_HEAD(&job->vm_link);
 	job->efile = efile;
 	kref_get(&efile->vm->ref);
 	job->vm = efile->vm;
@@ -254,16 +291,73 @@ static struct emugpu_job *emugpu_job_alloc(struct emugpu_file *efile,
 	return job;
 }
 
+/*
+ * May the job be published: are all pages it uses in the device page
+ * table, and valid (no invalidation waiting, not stale)? Under
+ * vm->notifier_lock.
+ */
+static bool emugpu_job_present(struct emugpu_job *job)
+{
+	unsigned int i;
+	unsigned long p;
+
+	lockdep_assert_held(&job->vm->notifier_lock);
+	for (i = 0; i < job->nuses; i++) {
+		struct emugpu_use *use = &job->uses[i];
+
+		for (p = use->first; p <= use->last; p++)
+			if (!emugpu_pte_valid(use->map, p))
+				return false;
+	}
+	return true;
+}
+
+/*
+ * Are the job's entries all there? A published job's must be: the
+ * notifier clears none of them before the job has ended.
+ */
+static bool emugpu_job_mapped(struct emugpu_job *job)
+{
+	unsigned int i;
+	unsigned long p;
+
+	for (i = 0; i < job->nuses; i++)
+		for (p = job->uses[i].first; p <= job->uses[i].last; p++)
+			if (!job->uses[i].map->pte[p])
+				return false;
+	return true;
+}
+
+/*
+ * Before publication, in SUBMIT: fault in every user page the job uses,
+ * in the submitting process, so a slow or blocking mapping stalls only it.
+ */
+static int emugpu_job_fault(struct emugpu_job *job)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < job->nuses; i++) {
+		if (!emugpu_is_userptr(job->uses[i].map->obj))
+			continue;
+		ret = emugpu_userptr_fault(job, &job->uses[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 			struct drm_file *file)
 {
 	struct drm_emugpu_submit *args = data;
 	struct emugpu_file *efile = file->driver_priv;
 	struct emugpu_device *edev = efile->edev;
+	struct emugpu_vm *vm = efile->vm;
 	struct dma_fence **slot, *dropped;
 	struct drm_emugpu_cmd *ucmds;
+	unsigned int i, attempt;
 	struct emugpu_job *job;
-	unsigned int i;
 	u64 seqno;
 	int ret;
 
@@ -288,12 +382,26 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 		goto out_free_ucmds;
 
 	ret = 0;
-	mutex_lock(&job->vm->lock);
+	mutex_lock(&vm->lock);
 	for (i = 0; i < args->count && !ret; i++)
 		ret = emugpu_job_add_cmd(job, &ucmds[i]);
-	mutex_unlock(&job->vm->lock);
+	mutex_unlock(&vm->lock);
 	if (ret)
 		goto out_free_job;
+
+	/* Fault, then publish atomically with the check that all is there. */
+	for (attempt = 0;; attempt++) {
+		ret = -EAGAIN;
+		if (attempt == EMUGPU_FAULT_RETRIES)
+			goto out_free_job;
+		ret = emugpu_job_fault(job);
+		if (ret)
+			goto out_free_job;
+		mutex_lock(&vm->notifier_lock);
+		if (emugpu_job_present(job))
+			break;
+		mutex_unlock(&vm->notifier_lock);
+	}
 
 	/*
 	 * The file's fences must signal in seqno order: number and queue the
@@ -306,6 +414,7 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	dropped = *slot;
 	if (dropped && !dma_fence_is_signaled(dropped)) {
 		spin_unlock(&efile->fences_lock);
+		mutex_unlock(&vm->notifier_lock);
 		ret = -EBUSY;
 		goto out_free_job;
 	}
@@ -316,11 +425,14 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	job->seqno = seqno;
 	job->state = EMUGPU_JOB_QUEUED;
 	*slot = dma_fence_get(job->fence);
+	/* Published: the notifier waits for it or refuses from now on. */
+	list_add_tail(&job->vm_link, &vm->jobs);
 	spin_lock(&efile->jobs_lock);
 	list_add_tail(&job->link, &efile->jobs);
 	spin_unlock(&efile->jobs_lock);
 	queue_work(edev->engine, &job->work);
 	spin_unlock(&efile->fences_lock);
+	mutex_unlock(&vm->notifier_lock);
 	dma_fence_put(dropped);
 	trace_emugpu_job(seqno, EMUGPU_JOB_QUEUED, 0);
 
@@ -342,64 +454,26 @@ static void emugpu_job_set_state(struct emugpu_job *job, int state)
 	trace_emugpu_job(job->seqno, state, 0);
 }
 
-/*
- * Are all pages the job uses in the device page table? Under
- * vm->notifier_lock.
- */
-static bool emugpu_job_present(struct emugpu_job *job)
-{
-	unsigned int i;
-	unsigned long p;
-
-	for (i = 0; i < job->nuses; i++) {
-		struct emugpu_use *use = &job->uses[i];
-
-		for (p = use->first; p <= use->last; p++)
-			if (!emugpu_pte_valid(use->map, p))
-				return false;
-	}
-	return true;
-}
-
-/*
- * FAULTING: make every page the job uses present, then mark the job
- * running, atomically with the check under vm->notifier_lock, so a
- * notifier either cleared a page before (and we fault again) or sees the
- * job as running.
- */
-static int emugpu_job_prepare(struct emugpu_job *job)
+/* QUEUED -> RUNNING, unless the job was cancelled while it queued. */
+static int emugpu_job_start(struct emugpu_job *job)
 {
 	struct emugpu_vm *vm = job->vm;
-	unsigned int attempt, i;
-	int ret;
 
-	for (attempt = 0; attempt < EMUGPU_FAULT_RETRIES; attempt++) {
-		mutex_lock(&vm->notifier_lock);
-		if (test_bit(EMUGPU_JOB_CANCEL, &job->flags)) {
-			mutex_unlock(&vm->notifier_lock);
-			return -ECANCELED;
-		}
-		if (emugpu_job_present(job)) {
-			WARN_ON(vm->active_job);
-			vm->active_job = job;
-			job->deadline = jiffies +
-				msecs_to_jiffies(emugpu_job_timeout());
-			emugpu_job_set_state(job, EMUGPU_JOB_RUNNING);
-			mutex_unlock(&vm->notifier_lock);
-			return 0;
-		}
-		emugpu_job_set_state(job, EMUGPU_JOB_FAULTING);
+	mutex_lock(&vm->notifier_lock);
+	if (test_bit(EMUGPU_JOB_CANCEL, &job->flags)) {
 		mutex_unlock(&vm->notifier_lock);
-
-		for (i = 0; i < job->nuses; i++) {
-			if (!emugpu_is_userptr(job->uses[i].map->obj))
-				continue;
-			ret = emugpu_userptr_fault(job, &job->uses[i]);
-			if (ret)
-				return ret;
-		}
+		return -ECANCELED;
 	}
-	return -EAGAIN;
+	if (WARN_ON_ONCE(!emugpu_job_mapped(job))) {
+		mutex_unlock(&vm->notifier_lock);
+		return -EFAULT;
+	}
+	WARN_ON(vm->active_job);
+	vm->active_job = job;
+	job->deadline = jiffies + msecs_to_jiffies(emugpu_job_timeout());
+	emugpu_job_set_state(job, EMUGPU_JOB_RUNNING);
+	mutex_unlock(&vm->notifier_lock);
+	return 0;
 }
 
 /* Stops a running job at a page boundary when it must end. */
@@ -565,6 +639,8 @@ static void emugpu_job_end(struct emugpu_job *job, int err)
 	mutex_lock(&job->vm->notifier_lock);
 	if (job->vm->active_job == job)
 		job->vm->active_job = NULL;
+	/* No notifier waits for it or refuses for it any more. */
+	list_del_init(&job->vm_link);
 	WRITE_ONCE(job->state, EMUGPU_JOB_DONE);
 	mutex_unlock(&job->vm->notifier_lock);
 
@@ -590,9 +666,9 @@ static void emugpu_job_run(struct work_struct *work)
 	bool cookie;
 	int err;
 
-	err = emugpu_job_prepare(job);
-	/* From RUNNING on, reclaim may be waiting for this fence. */
+	/* Published: reclaim may be waiting for this fence. */
 	cookie = dma_fence_begin_signalling();
+	err = emugpu_job_start(job);
 	if (!err)
 		err = emugpu_job_execute(job);
 	emugpu_job_end(job, err);

@@ -206,13 +206,23 @@ static int emugpu_test_ctx_init(struct kunit *test,
 	ctx->job->uses[0] = (struct emugpu_use){ .map = &ctx->map,
 						 .first = 2, .last = 3 };
 	ctx->job->nuses = 1;
+	/* Published and running. */
+	INIT_LIST_HEAD(&ctx->job->vm_link);
+	list_add(&ctx->job->vm_link, &ctx->vm->jobs);
 	ctx->vm->active_job = ctx->job;
 	return 0;
 }
 
+/* The engine ends the job: it is no longer published. */
+static void emugpu_test_job_done(struct emugpu_test_ctx *ctx)
+{
+	list_del_init(&ctx->job->vm_link);
+	ctx->vm->active_job = NULL;
+}
+
 static void emugpu_test_ctx_fini(struct emugpu_test_ctx *ctx)
 {
-	ctx->vm->active_job = NULL;
+	emugpu_test_job_done(ctx);
 	emugpu_vm_put(ctx->vm);
 }
 
@@ -292,7 +302,7 @@ static void emugpu_test_refuse_only_busy(struct kunit *test)
 					  &ctx.job->flags));
 
 	/* No job running: everything goes. */
-	ctx.vm->active_job = NULL;
+	emugpu_test_job_done(&ctx);
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), 0);
 	KUNIT_EXPECT_NULL(test, ctx.pages[2]);
 	KUNIT_EXPECT_NULL(test, ctx.pages[3]);
@@ -311,7 +321,7 @@ static void emugpu_test_policy_xe(struct kunit *test)
 	emugpu_test_set_policy(test, EMUGPU_POLICY_XE);
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 1), -EAGAIN);
 	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[0]);
-	ctx.vm->active_job = NULL;
+	emugpu_test_job_done(&ctx);
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), -EAGAIN);
 	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[0]);
 	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.inval_refused),
@@ -353,13 +363,30 @@ static void emugpu_test_policy_pin(struct kunit *test)
 	emugpu_test_ctx_fini(&ctx);
 }
 
+/*
+ * A job that is published but still queued holds its pages as a running
+ * one does: its fence is out, and it will not fault them again.
+ */
+static void emugpu_test_refuse_queued_job(struct kunit *test)
+{
+	struct emugpu_test_ctx ctx = {};
+
+	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
+	ctx.vm->active_job = NULL;
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 3, 3), -EAGAIN);
+	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[3]);
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 1), 0);
+	KUNIT_EXPECT_NULL(test, ctx.pages[1]);
+	emugpu_test_ctx_fini(&ctx);
+}
+
 static void emugpu_test_trylock_fails(struct kunit *test)
 {
 	struct emugpu_test_ctx ctx = {};
 	int ret;
 
 	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
-	ctx.vm->active_job = NULL;
+	emugpu_test_job_done(&ctx);
 	/* Somebody holds the driver lock: back off, never wait. */
 	mutex_lock(&ctx.vm->notifier_lock);
 	ret = emugpu_test_invalidate(&ctx, 0, 0);
@@ -421,7 +448,7 @@ static void emugpu_test_oom_victim_cancel(struct kunit *test)
 			1LL);
 
 	/* The engine ends the job: the reaper's next pass succeeds. */
-	ctx.vm->active_job = NULL;
+	emugpu_test_job_done(&ctx);
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), 0);
 	mm_flags_clear(MMF_UNSTABLE, mm);
 	emugpu_test_ctx_fini(&ctx);
@@ -435,6 +462,7 @@ static struct kunit_case emugpu_test_cases[] = {
 	KUNIT_CASE(emugpu_test_refuse_only_busy),
 	KUNIT_CASE(emugpu_test_policy_xe),
 	KUNIT_CASE(emugpu_test_policy_pin),
+	KUNIT_CASE(emugpu_test_refuse_queued_job),
 	KUNIT_CASE(emugpu_test_trylock_fails),
 	KUNIT_CASE(emugpu_test_vm_lock_does_not_block_notifier),
 	KUNIT_CASE(emugpu_test_oom_victim_cancel),

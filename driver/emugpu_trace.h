@@ -63,8 +63,7 @@ TRACE_EVENT(emugpu_job,
 			   __entry->err = err;),
 	    TP_printk("job=%llu state=%s err=%d", __entry->seqno,
 		      __print_symbolic(__entry->state, { 0, "queued" },
-				       { 1, "faulting" }, { 2, "running" },
-				       { 3, "done" }),
+				       { 1, "running" }, { 2, "done" }),
 		      __entry->err)
 );
 

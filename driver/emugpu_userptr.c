@@ -114,11 +114,12 @@ static void emugpu_userptr_zap(struct emugpu_userptr *up,
 }
 
 /*
- * A blockable invalidation of pages the running job uses: wait for the
- * job, with vm->notifier_lock dropped (the engine takes it to end the job). The
- * wait is bounded: after the job timeout the job is cancelled, and a
- * cancelled job ends at its next page or wakeup. If the address space is
- * exiting nobody can see the job's results any more: cancel at once.
+ * A blockable invalidation of pages a published job uses: wait for the
+ * job, with vm->notifier_lock dropped (the engine takes it to end the
+ * job). The wait is bounded: after the job timeout the job is cancelled,
+ * and a cancelled job ends at its next page or wakeup, or when the engine
+ * reaches it. If the address space is exiting nobody can see the job's
+ * results any more: cancel at once.
  */
 static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 				    struct emugpu_job *job,
@@ -135,7 +136,7 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 		emugpu_job_cancel(job);
 		atomic64_inc(&stats->exit_cancels);
 	}
-	/* The entries stay for the running job, but no new job may use them. */
+	/* The entries stay for published jobs; no new job may use them. */
 	up->invalidating++;
 	mutex_unlock(&vm->notifier_lock);
 
@@ -143,8 +144,8 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 				      msecs_to_jiffies(emugpu_job_timeout()));
 	if (!left) {
 		mutex_lock(&vm->notifier_lock);
-		/* Unsignalled, so the job is not freed and may be cancelled. */
-		if (!dma_fence_is_signaled(fence) && vm->active_job == job)
+		/* Still published, so not freed: it may be cancelled. */
+		if (emugpu_vm_has_job(vm, job))
 			emugpu_job_cancel(job);
 		mutex_unlock(&vm->notifier_lock);
 		dma_fence_wait(fence, false);
@@ -152,6 +153,30 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 	dma_fence_put(fence);
 	mutex_lock(&vm->notifier_lock);
 	up->invalidating--;
+}
+
+/*
+ * An OOM victim's jobs on the range: cancel them, so that the reaper's
+ * next pass finds it free. Neither sleeps nor allocates. Returns whether
+ * it cancelled one that was not cancelled yet.
+ */
+static bool emugpu_userptr_cancel_jobs(struct emugpu_userptr *up,
+				       const struct mmu_notifier_range *range)
+{
+	struct emugpu_vm *vm = up->vm;
+	struct emugpu_job *job;
+	bool cancelled = false;
+
+	lockdep_assert_held(&vm->notifier_lock);
+	list_for_each_entry(job, &vm->jobs, vm_link) {
+		if (test_bit(EMUGPU_JOB_CANCEL, &job->flags) ||
+		    !emugpu_job_uses(job, up, range->start, range->end))
+			continue;
+		emugpu_job_cancel(job);
+		atomic64_inc(&vm->edev->stats.oom_cancels);
+		cancelled = true;
+	}
+	return cancelled;
 }
 
 static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
@@ -199,19 +224,12 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 		}
 	}
 
-	job = vm->active_job;
-	if (job && !emugpu_job_uses(job, up, range->start, range->end))
-		job = NULL;
-
+	job = emugpu_vm_busy_job(vm, up, range->start, range->end);
 	if (job && !blockable) {
 		/* The reaper sets MMF_UNSTABLE before it unmaps anything. */
 		if (mm_flags_test(MMF_UNSTABLE, range->mm) &&
-		    READ_ONCE(emugpu_notifier_policy) == EMUGPU_POLICY_PRECISE &&
-		    !test_bit(EMUGPU_JOB_CANCEL, &job->flags)) {
-			emugpu_job_cancel(job);
-			atomic64_inc(&edev->stats.oom_cancels);
-			cancel = true;
-		}
+		    READ_ONCE(emugpu_notifier_policy) == EMUGPU_POLICY_PRECISE)
+			cancel = emugpu_userptr_cancel_jobs(up, range);
 		atomic64_inc(&edev->stats.inval_refused);
 		trace_emugpu_invalidate(range, false, job->seqno, true, cancel);
 		mutex_unlock(&vm->notifier_lock);
@@ -223,7 +241,8 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	mmu_interval_set_seq(mni, cur_seq);
 	trace_emugpu_invalidate(range, blockable, job ? job->seqno : 0, false,
 				false);
-	if (job)
+	/* Bounded: no job can be published on the range meanwhile. */
+	for (; job; job = emugpu_vm_busy_job(vm, up, range->start, range->end))
 		emugpu_userptr_wait_job(up, job, range);
 	emugpu_userptr_zap(up, range->start, range->end);
 	mutex_unlock(&vm->notifier_lock);
@@ -307,8 +326,8 @@ static void emugpu_userptr_map_pinned(struct emugpu_userptr *up)
  * pinned while the object lives. The notifier always agrees, so the OOM
  * reaper unmaps them from the victim, but their memory comes back only
  * when the object is freed (file close, or exit). A job that finds the
- * notifier sequence moved on drops them and pins again. Runs on the
- * engine, for a job that is not running yet.
+ * notifier sequence moved on drops them, once no published job uses
+ * them, and pins again. Runs in SUBMIT, before the job is published.
  */
 static int emugpu_userptr_pin(struct emugpu_userptr *up,
 			      struct mm_struct *mm)
@@ -317,6 +336,8 @@ static int emugpu_userptr_pin(struct emugpu_userptr *up,
 	unsigned int gup_flags = up->read_only ? 0 : FOLL_WRITE;
 	struct emugpu_vm *vm = up->vm;
 	struct emugpu_stats *stats = &vm->edev->stats;
+	struct dma_fence *fence;
+	struct emugpu_job *job;
 	struct page **pages;
 	unsigned int attempt;
 	long ret = 0;
@@ -330,6 +351,21 @@ static int emugpu_userptr_pin(struct emugpu_userptr *up,
 			mutex_unlock(&vm->notifier_lock);
 			return 0;
 		}
+		/*
+		 * Published jobs use the stale pages: let them end first, as
+		 * i915 waits for an object to idle before it unpins.
+		 */
+		job = emugpu_vm_busy_job(vm, up, up->addr,
+					 up->addr + up->base.size);
+		if (job) {
+			fence = dma_fence_get(job->fence);
+			mutex_unlock(&vm->notifier_lock);
+			ret = dma_fence_wait(fence, true);
+			dma_fence_put(fence);
+			if (ret)
+				return ret;
+			continue;
+		}
 		pages = emugpu_userptr_take_pinned(up);
 		mutex_unlock(&vm->notifier_lock);
 		emugpu_userptr_unpin(up, pages);
@@ -339,7 +375,10 @@ static int emugpu_userptr_pin(struct emugpu_userptr *up,
 		if (!pages)
 			return -ENOMEM;
 		seq = mmu_interval_read_begin(&up->notifier);
-		mmap_read_lock(mm);
+		if (mmap_read_lock_killable(mm)) {
+			kvfree(pages);
+			return -EINTR;
+		}
 		for (pinned = 0; pinned < npages; pinned += ret) {
 			ret = pin_user_pages_remote(mm,
 						    up->addr + pinned * PAGE_SIZE,
@@ -400,19 +439,19 @@ static bool emugpu_range_is_secret(struct mm_struct *mm, unsigned long start,
 
 /**
  * emugpu_userptr_fault - fault in the user pages a job is going to use
- * @job: the job, not yet running: no notifier waits for it
+ * @job: the job, in SUBMIT, not yet published: no notifier waits for it
  * @use: pages of a user pointer mapping
  *
  * Fills the missing page-table entries of @use in chunks, each in the
- * read_begin / fault / lock / read_retry loop. A chunk that is retried
- * counts against EMUGPU_FAULT_RETRIES, so a range that keeps changing
- * fails the job instead of livelocking the engine. Entries filled here
- * may be cleared again before the caller marks the job running; the
- * caller checks, under vm->notifier_lock, and calls again.
+ * read_begin / fault / lock / read_retry loop, in the submitting process.
+ * A chunk that is retried counts against EMUGPU_FAULT_RETRIES, so a range
+ * that keeps changing fails the SUBMIT instead of livelocking. Entries
+ * filled here may be cleared again before the caller publishes the job;
+ * the caller checks, under vm->notifier_lock, and calls again.
  *
  * Return: 0, -EAGAIN (too many retries), -EFAULT (the range is gone or
- * no longer writable, or the process is gone), or another error of
- * hmm_range_fault().
+ * no longer writable, or secret memory), -EINTR (fatal signal), or
+ * another error of hmm_range_fault().
  */
 int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 {
@@ -460,7 +499,10 @@ int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 		range.start = up->addr + ((map->obj_pgoff + i) << PAGE_SHIFT);
 		range.end = range.start + (n << PAGE_SHIFT);
 		range.notifier_seq = mmu_interval_read_begin(&up->notifier);
-		mmap_read_lock(mm);
+		if (mmap_read_lock_killable(mm)) {
+			ret = -EINTR;
+			break;
+		}
 		if (emugpu_range_is_secret(mm, range.start, range.end))
 			ret = -EFAULT;
 		else

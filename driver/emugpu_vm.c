@@ -45,6 +45,7 @@ struct emugpu_vm *emugpu_vm_create(struct emugpu_device *edev)
 	mutex_init(&vm->lock);
 	emugpu_vm_notifier_lock_init(&vm->notifier_lock);
 	vm->mappings = RB_ROOT_CACHED;
+	INIT_LIST_HEAD(&vm->jobs);
 	return vm;
 }
 
@@ -54,6 +55,7 @@ static void emugpu_vm_release(struct kref *ref)
 
 	WARN_ON(!RB_EMPTY_ROOT(&vm->mappings.rb_root));
 	WARN_ON(vm->active_job);
+	WARN_ON(!list_empty(&vm->jobs));
 	mutex_destroy(&vm->notifier_lock);
 	mutex_destroy(&vm->lock);
 	kfree(vm);

@@ -22,6 +22,7 @@
 #define VA_B	0x400000ULL
 #define VA_U	0x800000ULL
 #define VA_TMP	0x1000000ULL
+#define VA_QUEUED	0x3000000ULL
 
 static int fd;
 static uint32_t bo_a, bo_b, up;
@@ -232,17 +233,17 @@ static int test_munmap_during_job(void)
 	    !CHECK(!emugpu_submit(fd, &fill, 1, &next)) ||
 	    !CHECK(!munmap(tmp, 16 * PAGE)))
 		return 0;
-	/* munmap returned: the job is over, it was not cut short. */
-	if (!CHECK(emugpu_wait(fd, seqno, 0) == 0) ||
-	    !CHECK(emugpu_stat("inval_waited") == waited + 1))
-		return 0;
 	/*
-	 * The next job starts while munmap still has to clear the device's
-	 * entries: it must not run on them, but find the range gone.
+	 * munmap returned: both jobs are over, neither was cut short. The
+	 * second was published (its pages faulted in by SUBMIT) before the
+	 * munmap, so the munmap waited for it too (unless it had ended by
+	 * the time the first one had), and it ran on the pages.
 	 */
-	if (!CHECK(emugpu_wait(fd, next, INT64_MAX) == -EFAULT))
+	if (!CHECK(emugpu_wait(fd, seqno, 0) == 0) ||
+	    !CHECK(emugpu_wait(fd, next, 0) == 0) ||
+	    !CHECK(emugpu_stat("inval_waited") >= waited + 1))
 		return 0;
-	/* The range is gone: a new job fails cleanly. */
+	/* The range is gone: a new job fails cleanly, at SUBMIT. */
 	return CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_TMP, 0, PAGE, 1) ==
 		     -EFAULT) &&
 	       CHECK(!emugpu_unbind(fd, VA_TMP, 16 * PAGE)) &&
@@ -344,6 +345,39 @@ static int test_close_with_jobs(void)
 	       CHECK(emugpu_stat("objects") == 3) &&
 	       CHECK(emugpu_stat("jobs") == 0) &&
 	       CHECK(!munmap(mem, 4 * PAGE));
+}
+
+/*
+ * SUBMIT faults the job's user pages in, in the submitting process,
+ * before the job's fence is published: a job queued behind another
+ * file's has all its pages present already, so the engine never faults
+ * (a slow mapping stalls only its own submitter).
+ */
+static int test_submit_faults_first(void)
+{
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_A, PAGE,
+						0);
+	struct drm_emugpu_cmd fill = emugpu_cmd(EMUGPU_OP_FILL, VA_QUEUED, 0,
+						16 * PAGE, 0x66);
+	unsigned char *mem = anon(16 * PAGE);
+	uint64_t seqno, queued;
+	uint32_t handle;
+	int f = emugpu_open(), ok;
+
+	if (!CHECK(f >= 0) || !CHECK(mem) ||
+	    !CHECK(!emugpu_userptr(f, mem, 16 * PAGE, 0, &handle)) ||
+	    !CHECK(!emugpu_bind(f, handle, 0, VA_QUEUED, 16 * PAGE)) ||
+	    !CHECK(emugpu_present(VA_QUEUED) == 0) ||
+	    !CHECK(!emugpu_submit(fd, &spin, 1, &seqno)) ||
+	    !CHECK(emugpu_wait_running(fd, seqno)) ||
+	    !CHECK(!emugpu_submit(f, &fill, 1, &queued)))
+		return 0;
+	ok = CHECK(emugpu_wait(f, queued, 0) == -ETIME) &&
+	     CHECK(emugpu_present(VA_QUEUED) == 16);
+	return CHECK(!emugpu_release(fd, seqno)) &&
+	       CHECK(emugpu_wait(f, queued, INT64_MAX) == 0) &&
+	       CHECK(all_bytes(mem, 16 * PAGE, 0x66)) && ok &&
+	       CHECK(!close(f)) && CHECK(!munmap(mem, 16 * PAGE));
 }
 
 /*
@@ -539,6 +573,7 @@ static const struct ktap_case tests[] = {
 	{ "munmap_during_job", test_munmap_during_job },
 	{ "close_with_jobs", test_close_with_jobs },
 	{ "close_behind_other_file", test_close_behind_other_file },
+	{ "submit_faults_first", test_submit_faults_first },
 	{ "sigkill_with_jobs", test_sigkill_with_jobs },
 	{ "pin_policy", test_pin_policy },
 	{ "fences_bounded", test_fences_bounded },

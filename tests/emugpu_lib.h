@@ -243,6 +243,29 @@ static inline int emugpu_job_running(uint64_t seqno)
 }
 
 /*
+ * How many pages of the mapping at device address @va (of any file) are
+ * in the device page table, from debugfs; -1 if there is none.
+ */
+static inline long emugpu_present(uint64_t va)
+{
+	char line[256], want[64];
+	FILE *f = fopen(EMUGPU_STATE, "r");
+	long present = -1;
+	char *p;
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "map va=[0x%llx-", (unsigned long long)va);
+	while (present < 0 && fgets(line, sizeof(line), f)) {
+		p = strstr(line, want) ? strstr(line, "present=") : NULL;
+		if (p)
+			present = strtol(p + strlen("present="), NULL, 10);
+	}
+	fclose(f);
+	return present;
+}
+
+/*
  * Waits until the engine runs job @seqno of @fd, yielding to it; false
  * if the job ended first. The engine starts a queued job as soon as it
  * gets the CPU, so this ends.

@@ -178,14 +178,18 @@ struct drm_emugpu_cmd {
  *
  * Every address range a command names must lie within one mapping when
  * the job is submitted; the job keeps those mappings until it ends. User
- * pages are faulted in when the job starts to run, and again if they
- * were invalidated since. Errors: -EINVAL (count, flags, an unknown op, a
+ * pages are faulted in here, in the calling process, before the job is
+ * queued; from then until the job ends, a change of them (munmap,
+ * mprotect, madvise, reclaim) waits for the job. Errors: -EINVAL (count, flags, an unknown op, a
  * non-zero pad, a range that is not bound, spans two mappings or wraps,
  * a write to a read-only user pointer, a value or field the op does not
  * take, overlapping COPY ranges, an unaligned CHECKSUM destination),
  * -EPERM (a user pointer object of another process: after fork() or
  * SCM_RIGHTS only its creator may use it), -EBUSY (EMUGPU_FILE_FENCES
- * jobs of this file are not done yet), -EFAULT (@cmds), -ENOMEM.
+ * jobs of this file are not done yet), -EFAULT (@cmds; or user memory a
+ * command uses is not mapped, not writable for a write, or secret),
+ * -EAGAIN (that memory kept changing while it was faulted in), -EINTR
+ * (fatal signal while faulting), -ENOMEM.
  * Sequence numbers count from 1 per file and are never reused.
  */
 struct drm_emugpu_submit {
@@ -203,9 +207,7 @@ struct drm_emugpu_submit {
  * @status: out: 0 if the job completed, else its negative error
  *	(-ECANCELED: cancelled: its file was closed, its process exited or
  *	 was chosen by the OOM killer; -ETIMEDOUT: it ran longer than the
- *	 job timeout, module parameter emugpu.job_timeout_ms; -EFAULT: its
- *	 user memory is gone, or no longer writable; -EAGAIN: its user
- *	 memory kept changing while it was faulted in)
+ *	 job timeout, module parameter emugpu.job_timeout_ms)
  *
  * Errors: -EINVAL (seqno never issued, timeout, flags), -ENOENT (the job
  * is done and more than EMUGPU_FILE_FENCES jobs of the file came after
