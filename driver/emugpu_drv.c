@@ -134,7 +134,11 @@ static const struct drm_ioctl_desc emugpu_ioctls[] = {
 			  DRM_RENDER_ALLOW),
 };
 
-DEFINE_DRM_GEM_FOPS(emugpu_fops);
+static const struct file_operations emugpu_fops = {
+	.owner		= THIS_MODULE,
+	DRM_GEM_FOPS,
+	.show_fdinfo	= drm_show_fdinfo,
+};
 
 static const struct drm_driver emugpu_driver = {
 	.driver_features	= DRIVER_GEM | DRIVER_RENDER,
@@ -143,6 +147,7 @@ static const struct drm_driver emugpu_driver = {
 	.ioctls			= emugpu_ioctls,
 	.num_ioctls		= ARRAY_SIZE(emugpu_ioctls),
 	.fops			= &emugpu_fops,
+	.show_fdinfo		= emugpu_show_fdinfo,
 	/*
 	 * Objects come only from our ioctls: no dumb buffers (there is no
 	 * display) and no import of foreign dma-bufs.

@@ -139,6 +139,8 @@ struct emugpu_file {
 	struct list_head jobs;
 	/* Jobs not yet freed: they use the VM; release waits for them. */
 	atomic_t unfreed_jobs;
+	/* How long the engine ran this file's jobs, for fdinfo. */
+	atomic64_t engine_ns;
 };
 
 struct emugpu_mapping {
@@ -222,6 +224,7 @@ struct emugpu_job {
 	int state;
 	unsigned long flags;
 	unsigned long deadline;		/* jiffies, set when it starts */
+	u64 started_ns;			/* ktime, when it started; or 0 */
 	unsigned long *pfns;		/* EMUGPU_FAULT_CHUNK entries, for SUBMIT */
 	unsigned int ncmds;
 	unsigned int nuses;
@@ -337,6 +340,10 @@ struct emugpu_job *emugpu_vm_busy_job(struct emugpu_vm *vm,
 bool emugpu_vm_has_job(struct emugpu_vm *vm, const struct emugpu_job *job);
 int emugpu_file_jobs_init(struct emugpu_file *efile);
 void emugpu_file_jobs_fini(struct emugpu_file *efile);
+
+/* emugpu_fdinfo.c */
+struct drm_printer;
+void emugpu_show_fdinfo(struct drm_printer *p, struct drm_file *file);
 
 /* emugpu_debugfs.c */
 void emugpu_debugfs_init(struct emugpu_device *edev);

@@ -24,6 +24,7 @@
  */
 #include <linux/highmem.h>
 #include <linux/jiffies.h>
+#include <linux/ktime.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -471,6 +472,7 @@ static int emugpu_job_start(struct emugpu_job *job)
 	WARN_ON(vm->active_job);
 	vm->active_job = job;
 	job->deadline = jiffies + msecs_to_jiffies(emugpu_job_timeout());
+	job->started_ns = ktime_get_ns();
 	emugpu_job_set_state(job, EMUGPU_JOB_RUNNING);
 	mutex_unlock(&vm->notifier_lock);
 	return 0;
@@ -649,6 +651,9 @@ static void emugpu_job_end(struct emugpu_job *job, int err)
 	list_del_init(&job->link);
 	spin_unlock(&efile->jobs_lock);
 
+	if (job->started_ns)
+		atomic64_add(ktime_get_ns() - job->started_ns,
+			     &efile->engine_ns);
 	trace_emugpu_job(job->seqno, EMUGPU_JOB_DONE, err);
 	atomic64_inc(&stats->jobs_done);
 	if (err) {

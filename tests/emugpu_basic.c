@@ -551,6 +551,54 @@ static int test_pin_policy(void)
 	       CHECK(!munmap(tmp, 16 * PAGE));
 }
 
+/*
+ * A value from this file's fdinfo (Documentation/gpu/drm-usage-stats.rst),
+ * in bytes for sizes ("N", "N KiB", "N MiB") or as printed ("N ns"); -1 if
+ * the key is not there.
+ */
+static long long fdinfo(const char *key)
+{
+	char path[64], line[256], unit[8];
+	long long value = -1, v;
+	size_t len = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (value < 0 && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, len) || line[len] != ':')
+			continue;
+		unit[0] = 0;
+		if (sscanf(line + len + 1, "%lld %7s", &v, unit) < 1)
+			break;
+		value = v * (!strcmp(unit, "KiB") ? 1024 :
+			     !strcmp(unit, "MiB") ? 1024 * 1024 : 1);
+	}
+	fclose(f);
+	return value;
+}
+
+/* fdinfo: shmem objects as "system" memory, user pointers apart. */
+static int test_fdinfo(void)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "drm-", 4))
+			diag("%.*s", (int)strcspn(line, "\n"), line);
+	if (f)
+		fclose(f);
+	return CHECK(fdinfo("drm-total-system") == 2 * (long long)SZ) &&
+	       CHECK(fdinfo("drm-resident-system") == 2 * (long long)SZ) &&
+	       CHECK(fdinfo("drm-total-userptr") == (long long)SZ) &&
+	       CHECK(fdinfo("drm-engine-render") > 0);
+}
+
 static int test_teardown(void)
 {
 	return CHECK(!munmap(cpu_a, SZ)) && CHECK(!munmap(cpu_b, SZ)) &&
@@ -577,6 +625,7 @@ static const struct ktap_case tests[] = {
 	{ "sigkill_with_jobs", test_sigkill_with_jobs },
 	{ "pin_policy", test_pin_policy },
 	{ "fences_bounded", test_fences_bounded },
+	{ "fdinfo", test_fdinfo },
 	{ "teardown", test_teardown },
 };
 
