@@ -36,6 +36,7 @@ static const char * const emugpu_policy_names[] = {
 	[EMUGPU_POLICY_PRECISE] = "precise",
 	[EMUGPU_POLICY_NOCANCEL] = "nocancel",
 	[EMUGPU_POLICY_XE] = "xe",
+	[EMUGPU_POLICY_XE_KICK] = "xe-kick",
 	[EMUGPU_POLICY_PIN] = "pin",
 };
 
@@ -64,7 +65,7 @@ static const struct kernel_param_ops emugpu_policy_ops = {
 
 module_param_cb(notifier_policy, &emugpu_policy_ops, NULL, 0644);
 MODULE_PARM_DESC(notifier_policy,
-		 "How a non-blockable invalidation of a user pointer is answered: precise (refuse only pages a running job uses, cancel an OOM victim's job; default), nocancel (precise without the cancel), xe (refuse every one, as xe, drm_gpusvm, amdgpu and radeon do), pin (pin the pages of user pointers created from now on and always agree, as i915 does)");
+		 "How a non-blockable invalidation of a user pointer is answered: precise (refuse only pages a running job uses, cancel an OOM victim's job; default), nocancel (precise without the cancel), xe (refuse every one, as xe, drm_gpusvm, amdgpu and radeon do), xe-kick (xe, but cancel an OOM victim's jobs first), pin (pin the pages of user pointers created from now on and always agree, as i915 does)");
 
 static struct emugpu_device *emugpu;
 

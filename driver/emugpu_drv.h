@@ -260,6 +260,11 @@ enum emugpu_notifier_policy {
 	 */
 	EMUGPU_POLICY_XE,
 	/*
+	 * As xe, but first kick (cancel) an OOM victim's jobs on the range:
+	 * a driver-side improvement to measure, not what xe does in 7.3
+	 */
+	EMUGPU_POLICY_XE_KICK,
+	/*
 	 * Pin a user pointer's pages while it lives and always agree, as i915
 	 * does; applies to user pointers created while it is set
 	 */

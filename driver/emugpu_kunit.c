@@ -447,6 +447,19 @@ static void emugpu_test_oom_victim_cancel(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.oom_cancels),
 			1LL);
 
+	/* xe-kick refuses as xe does, but ends the victim's job first. */
+	emugpu_test_set_policy(test, EMUGPU_POLICY_XE_KICK);
+	clear_bit(EMUGPU_JOB_CANCEL, &ctx.job->flags);
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 1), -EAGAIN);
+	KUNIT_EXPECT_FALSE(test, test_bit(EMUGPU_JOB_CANCEL,
+					  &ctx.job->flags));
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 2, 2), -EAGAIN);
+	KUNIT_EXPECT_TRUE(test, test_bit(EMUGPU_JOB_CANCEL,
+					 &ctx.job->flags));
+	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.oom_cancels),
+			2LL);
+	emugpu_test_set_policy(test, EMUGPU_POLICY_PRECISE);
+
 	/* The engine ends the job: the reaper's next pass succeeds. */
 	emugpu_test_job_done(&ctx);
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), 0);

@@ -179,6 +179,28 @@ static bool emugpu_userptr_cancel_jobs(struct emugpu_userptr *up,
 	return cancelled;
 }
 
+/*
+ * xe-kick: an OOM victim's jobs on the range are cancelled before the
+ * refusal, if the lock can be had without waiting, so that the victim's
+ * threads waiting for them can exit. Neither sleeps nor allocates.
+ */
+static bool emugpu_userptr_kick(struct emugpu_userptr *up,
+				const struct mmu_notifier_range *range)
+{
+	struct emugpu_vm *vm = up->vm;
+	bool cancelled;
+
+	non_block_start();
+	if (!mutex_trylock(&vm->notifier_lock)) {
+		non_block_end();
+		return false;
+	}
+	cancelled = emugpu_userptr_cancel_jobs(up, range);
+	mutex_unlock(&vm->notifier_lock);
+	non_block_end();
+	return cancelled;
+}
+
 static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 				      const struct mmu_notifier_range *range,
 				      unsigned long cur_seq)
@@ -188,6 +210,7 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	struct emugpu_vm *vm = up->vm;
 	struct emugpu_device *edev = vm->edev;
 	bool blockable = mmu_notifier_range_blockable(range);
+	int policy = READ_ONCE(emugpu_notifier_policy);
 	bool cancel = false;
 	struct emugpu_job *job;
 
@@ -209,9 +232,13 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 		mutex_lock(&vm->notifier_lock);
 	} else {
 		/* Refuse without looking, as xe_userptr.c does */
-		if (READ_ONCE(emugpu_notifier_policy) == EMUGPU_POLICY_XE) {
+		if (policy == EMUGPU_POLICY_XE ||
+		    policy == EMUGPU_POLICY_XE_KICK) {
+			if (policy == EMUGPU_POLICY_XE_KICK &&
+			    mm_flags_test(MMF_UNSTABLE, range->mm))
+				cancel = emugpu_userptr_kick(up, range);
 			atomic64_inc(&edev->stats.inval_refused);
-			trace_emugpu_invalidate(range, false, 0, true, false);
+			trace_emugpu_invalidate(range, false, 0, true, cancel);
 			return false;
 		}
 		/* The core does not catch a sleep here for interval notifiers. */
@@ -228,7 +255,7 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	if (job && !blockable) {
 		/* The reaper sets MMF_UNSTABLE before it unmaps anything. */
 		if (mm_flags_test(MMF_UNSTABLE, range->mm) &&
-		    READ_ONCE(emugpu_notifier_policy) == EMUGPU_POLICY_PRECISE)
+		    policy == EMUGPU_POLICY_PRECISE)
 			cancel = emugpu_userptr_cancel_jobs(up, range);
 		atomic64_inc(&edev->stats.inval_refused);
 		trace_emugpu_invalidate(range, false, job->seqno, true, cancel);

@@ -26,11 +26,12 @@
  * set on the kernel command line by the scenario: precise (refuse the
  * pages the job uses, cancel the victim's job), nocancel (the same without
  * the cancel), xe (refuse every registered user pointer, busy or idle, as
- * xe, drm_gpusvm, amdgpu and radeon do), pin (pin the pages and always
- * agree, as i915 does: munmap does not wait, so the victim is not stuck,
- * and the pinned pages come back when it exits). "busy_kb" is what the
- * policy lets the driver keep: the job's pages, or every registered page
- * for xe; "pinned_kb" what pin holds pinned.
+ * xe, drm_gpusvm, amdgpu and radeon do), xe-kick (xe, but cancelling an
+ * OOM victim's jobs first: a driver-side improvement), pin (pin the pages
+ * and always agree, as i915 does: munmap does not wait, so the victim is
+ * not stuck, and the pinned pages come back when it exits). "busy_kb" is
+ * what the policy lets the driver keep: the job's pages, or every
+ * registered page for xe and xe-kick; "pinned_kb" what pin holds pinned.
  *
  * Roles and oom_score_adj: this process (-1000) runs the scenario; the
  * victim (1000); a bystander (500) that holds 8 MiB and must survive; a
@@ -326,7 +327,7 @@ static int killed(int status)
 static unsigned long busy_kb(void)
 {
 	size_t each = mode->busy_size ? mode->busy_size : VMA_SIZE;
-	size_t idle = strcmp(policy, "xe") ? 0 : mode->nidle * IDLE_SIZE;
+	size_t idle = strncmp(policy, "xe", 2) ? 0 : mode->nidle * IDLE_SIZE;
 
 	return (each * mode->nbusy + idle + TRAP_SIZE) / 1024;
 }

@@ -9,12 +9,13 @@ from pathlib import Path
 
 EXPECTATIONS = ('pass', 'program', 'splat')
 # emugpu's notifier_policy values (driver/emugpu_drv.c)
-POLICIES = ('precise', 'nocancel', 'xe', 'pin')
+POLICIES = ('precise', 'nocancel', 'xe', 'xe-kick', 'pin')
 # What each does with a non-blockable invalidation, for summaries
 POLICY_SUMMARIES = {
     'precise': 'refuses the job\'s pages, cancels the job',
     'nocancel': 'refuses the job\'s pages, no cancel',
     'xe': 'refuses every user pointer (xe, amdgpu)',
+    'xe-kick': 'as xe, cancels the victim\'s job first',
     'pin': 'pins, always agrees (i915)',
 }
 
