@@ -13,6 +13,7 @@
  * waits). At the end the driver holds nothing.
  */
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "emugpu_lib.h"
@@ -551,6 +552,54 @@ static int test_pin_policy(void)
 	       CHECK(!munmap(tmp, 16 * PAGE));
 }
 
+#define CGROUP	"/sys/fs/cgroup/emugpu-basic"
+
+static long long cgroup_current(void)
+{
+	long long v = -1;
+	FILE *f = fopen(CGROUP "/memory.current", "r");
+
+	if (f && fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/*
+ * A shmem object is device memory charged to the memory cgroup of the
+ * process that binds it (bind pins its pages), and uncharged when freed:
+ * memory.current moves by its size.
+ */
+static int test_bo_charged_to_memcg(void)
+{
+	long long before, bound, closed;
+	char pid[32];
+	uint32_t bo;
+	int f, ok;
+
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (!CHECK(!write_text("/sys/fs/cgroup/cgroup.subtree_control",
+			       "+memory")) ||
+	    !CHECK(!mkdir(CGROUP, 0755) || errno == EEXIST) ||
+	    !CHECK(!write_text(CGROUP "/cgroup.procs", pid)))
+		return 0;
+	before = cgroup_current();
+	f = emugpu_open();
+	ok = CHECK(f >= 0) && CHECK(!emugpu_bo(f, 8 * SZ, &bo)) &&
+	     CHECK(!emugpu_bind(f, bo, 0, VA_A, 8 * SZ));
+	bound = cgroup_current();
+	ok = CHECK(!close(f)) && ok;
+	closed = cgroup_current();
+	diag("memory.current: %lld, bound %lld, closed %lld", before, bound,
+	     closed);
+	ok = CHECK(!write_text("/sys/fs/cgroup/cgroup.procs", pid)) && ok;
+	ok = CHECK(!rmdir(CGROUP)) && ok;
+	return ok && CHECK(before >= 0) &&
+	       CHECK(bound - before >= 8 * (long long)SZ) &&
+	       CHECK(bound - closed >= 8 * (long long)SZ);
+}
+
 /*
  * A value from this file's fdinfo (Documentation/gpu/drm-usage-stats.rst),
  * in bytes for sizes ("N", "N KiB", "N MiB") or as printed ("N ns"); -1 if
@@ -626,6 +675,7 @@ static const struct ktap_case tests[] = {
 	{ "pin_policy", test_pin_policy },
 	{ "fences_bounded", test_fences_bounded },
 	{ "fdinfo", test_fdinfo },
+	{ "bo_charged_to_memcg", test_bo_charged_to_memcg },
 	{ "teardown", test_teardown },
 };
 
