@@ -454,8 +454,8 @@ static bool emugpu_vma_is_secretmem(struct vm_area_struct *vma)
 static bool emugpu_range_is_secret(struct mm_struct *mm, unsigned long start,
 				   unsigned long end)
 {
-	struct vm_area_struct *vma;
 	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
 
 	mmap_assert_locked(mm);
 	for_each_vma_range(vmi, vma, end)
