@@ -260,6 +260,22 @@ static int emugpu_test_invalidate_blockable(struct emugpu_test_ctx *ctx,
 						      &range, 1) ? 0 : -EAGAIN;
 }
 
+/*
+ * emugpu_pte_valid() under the notifier lock, as the driver calls it; the
+ * lock is dropped before the caller's expectation, which allocates when it
+ * fails (lockdep: reclaim takes the notifier lock).
+ */
+static bool emugpu_test_pte_valid(struct emugpu_test_ctx *ctx,
+				  unsigned long i)
+{
+	bool valid;
+
+	mutex_lock(&ctx->vm->notifier_lock);
+	valid = emugpu_pte_valid(&ctx->map, i);
+	mutex_unlock(&ctx->vm->notifier_lock);
+	return valid;
+}
+
 static void emugpu_test_restore_policy(void *policy)
 {
 	WRITE_ONCE(emugpu_notifier_policy, (int)(uintptr_t)policy);
@@ -340,15 +356,10 @@ static void emugpu_test_policy_xe(struct kunit *test)
 static void emugpu_test_policy_pin(struct kunit *test)
 {
 	struct emugpu_test_ctx ctx = {};
-	bool before, after;
 
 	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
 	ctx.up.pin = true;
-	/* A failed expectation allocates: not under the lock (lockdep). */
-	mutex_lock(&ctx.vm->notifier_lock);
-	before = emugpu_pte_valid(&ctx.map, 2);
-	mutex_unlock(&ctx.vm->notifier_lock);
-	KUNIT_EXPECT_TRUE(test, before);
+	KUNIT_EXPECT_TRUE(test, emugpu_test_pte_valid(&ctx, 2));
 
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), 0);
 	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[2]);
@@ -356,10 +367,7 @@ static void emugpu_test_policy_pin(struct kunit *test)
 			0LL);
 	KUNIT_EXPECT_FALSE(test, test_bit(EMUGPU_JOB_CANCEL,
 					  &ctx.job->flags));
-	mutex_lock(&ctx.vm->notifier_lock);
-	after = emugpu_pte_valid(&ctx.map, 2);
-	mutex_unlock(&ctx.vm->notifier_lock);
-	KUNIT_EXPECT_FALSE(test, after);
+	KUNIT_EXPECT_FALSE(test, emugpu_test_pte_valid(&ctx, 2));
 	emugpu_test_ctx_fini(&ctx);
 }
 
@@ -418,6 +426,23 @@ static void emugpu_test_vm_lock_does_not_block_notifier(struct kunit *test)
 	emugpu_test_ctx_fini(&ctx);
 }
 
+/*
+ * A non-blockable call on pages [@first, @last] is refused; then whether
+ * the job is cancelled, and how many OOM cancels have been counted.
+ */
+static void emugpu_test_expect_refusal(struct kunit *test,
+				       struct emugpu_test_ctx *ctx,
+				       unsigned long first, unsigned long last,
+				       bool cancelled, long long cancels)
+{
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(ctx, first, last),
+			-EAGAIN);
+	KUNIT_EXPECT_EQ(test, test_bit(EMUGPU_JOB_CANCEL, &ctx->job->flags),
+			cancelled);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx->edev->stats.oom_cancels),
+			cancels);
+}
+
 static void emugpu_test_oom_victim_cancel(struct kunit *test)
 {
 	struct emugpu_test_ctx ctx = {};
@@ -430,34 +455,18 @@ static void emugpu_test_oom_victim_cancel(struct kunit *test)
 	/* What the reaper does first; the test's mm is private to it. */
 	mm_flags_set(MMF_UNSTABLE, mm);
 	emugpu_test_set_policy(test, EMUGPU_POLICY_NOCANCEL);
-	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 2, 2), -EAGAIN);
-	KUNIT_EXPECT_FALSE(test, test_bit(EMUGPU_JOB_CANCEL,
-					  &ctx.job->flags));
-	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.oom_cancels),
-			0LL);
+	emugpu_test_expect_refusal(test, &ctx, 2, 2, false, 0);
 
 	emugpu_test_set_policy(test, EMUGPU_POLICY_PRECISE);
-	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), -EAGAIN);
-	KUNIT_EXPECT_TRUE(test, test_bit(EMUGPU_JOB_CANCEL,
-					 &ctx.job->flags));
-	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.oom_cancels),
-			1LL);
+	emugpu_test_expect_refusal(test, &ctx, 0, 7, true, 1);
 	/* A second pass while the job winds down does not count twice. */
-	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), -EAGAIN);
-	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.oom_cancels),
-			1LL);
+	emugpu_test_expect_refusal(test, &ctx, 0, 7, true, 1);
 
 	/* xe-kick refuses as xe does, but ends the victim's job first. */
 	emugpu_test_set_policy(test, EMUGPU_POLICY_XE_KICK);
 	clear_bit(EMUGPU_JOB_CANCEL, &ctx.job->flags);
-	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 1), -EAGAIN);
-	KUNIT_EXPECT_FALSE(test, test_bit(EMUGPU_JOB_CANCEL,
-					  &ctx.job->flags));
-	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 2, 2), -EAGAIN);
-	KUNIT_EXPECT_TRUE(test, test_bit(EMUGPU_JOB_CANCEL,
-					 &ctx.job->flags));
-	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.oom_cancels),
-			2LL);
+	emugpu_test_expect_refusal(test, &ctx, 0, 1, false, 1);
+	emugpu_test_expect_refusal(test, &ctx, 2, 2, true, 2);
 	emugpu_test_set_policy(test, EMUGPU_POLICY_PRECISE);
 
 	/* The engine ends the job: the reaper's next pass succeeds. */
