@@ -47,6 +47,12 @@ static int emugpu_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "pinned_pages: %ld\n",
 		   atomic_long_read(&s->pinned_pages));
 	seq_printf(m, "fences: %d\n", atomic_read(&s->fences));
+	/* Pages on the purgeable LRU: racy, as the shrinker reads it. */
+	seq_printf(m, "purgeable_bytes: %lld\n",
+		   (long long)READ_ONCE(edev->purgeable.count) << PAGE_SHIFT);
+	emugpu_show64(m, "purged", &s->purged);
+	emugpu_show64(m, "purged_bytes", &s->purged_bytes);
+	emugpu_show64(m, "purge_busy", &s->purge_busy);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(emugpu_stats);

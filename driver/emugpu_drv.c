@@ -2,12 +2,12 @@
 /*
  * emugpu: a DRM render-node driver for a GPU emulated on the CPU.
  *
- * Like vgem, the device hangs off a platform device created at module load,
+ * Like vgem, the device hangs off a faux device created at module load,
  * so it needs no hardware and exists once per system.
  */
+#include <linux/device/faux.h>
 #include <linux/dma-mapping.h>
 #include <linux/module.h>
-#include <linux/platform_device.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
@@ -133,6 +133,8 @@ static const struct drm_ioctl_desc emugpu_ioctls[] = {
 			  DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(EMUGPU_JOB_RELEASE, emugpu_job_release_ioctl,
 			  DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(EMUGPU_GEM_MADVISE, emugpu_gem_madvise_ioctl,
+			  DRM_RENDER_ALLOW),
 };
 
 static const struct file_operations emugpu_fops = {
@@ -142,7 +144,8 @@ static const struct file_operations emugpu_fops = {
 };
 
 static const struct drm_driver emugpu_driver = {
-	.driver_features	= DRIVER_GEM | DRIVER_RENDER,
+	.driver_features	= DRIVER_GEM | DRIVER_RENDER | DRIVER_SYNCOBJ |
+				  DRIVER_SYNCOBJ_TIMELINE,
 	.open			= emugpu_open,
 	.postclose		= emugpu_postclose,
 	.ioctls			= emugpu_ioctls,
@@ -182,60 +185,66 @@ static void emugpu_prime_lockdep(void)
 
 static int __init emugpu_init(void)
 {
-	struct platform_device *pdev;
+	struct faux_device *fdev;
 	int ret;
 
 	emugpu_prime_lockdep();
 
-	pdev = platform_device_register_simple(DRIVER_NAME, -1, NULL, 0);
-	if (IS_ERR(pdev))
-		return PTR_ERR(pdev);
+	fdev = faux_device_create(DRIVER_NAME, NULL, NULL);
+	if (!fdev)
+		return -ENODEV;
 
-	if (!devres_open_group(&pdev->dev, NULL, GFP_KERNEL)) {
+	if (!devres_open_group(&fdev->dev, NULL, GFP_KERNEL)) {
 		ret = -ENOMEM;
 		goto out_unregister;
 	}
 
-	dma_coerce_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+	dma_coerce_mask_and_coherent(&fdev->dev, DMA_BIT_MASK(64));
 
-	emugpu = devm_drm_dev_alloc(&pdev->dev, &emugpu_driver,
+	emugpu = devm_drm_dev_alloc(&fdev->dev, &emugpu_driver,
 				    struct emugpu_device, drm);
 	if (IS_ERR(emugpu)) {
 		ret = PTR_ERR(emugpu);
 		goto out_devres;
 	}
-	emugpu->pdev = pdev;
+	emugpu->fdev = fdev;
 	mutex_init(&emugpu->files_lock);
 	INIT_LIST_HEAD(&emugpu->files);
 
 	ret = emugpu_engine_init(emugpu);
 	if (ret)
 		goto out_devres;
+	ret = emugpu_shrinker_init(emugpu);
+	if (ret)
+		goto out_engine;
 
 	ret = drm_dev_register(&emugpu->drm, 0);
 	if (ret)
-		goto out_engine;
+		goto out_shrinker;
 	emugpu_debugfs_init(emugpu);
 	return 0;
 
+out_shrinker:
+	emugpu_shrinker_fini(emugpu);
 out_engine:
 	emugpu_engine_fini(emugpu);
 out_devres:
-	devres_release_group(&pdev->dev, NULL);
+	devres_release_group(&fdev->dev, NULL);
 out_unregister:
-	platform_device_unregister(pdev);
+	faux_device_destroy(fdev);
 	return ret;
 }
 
 static void __exit emugpu_exit(void)
 {
-	struct platform_device *pdev = emugpu->pdev;
+	struct faux_device *fdev = emugpu->fdev;
 
 	emugpu_debugfs_fini(emugpu);
 	drm_dev_unregister(&emugpu->drm);
+	emugpu_shrinker_fini(emugpu);
 	emugpu_engine_fini(emugpu);
-	devres_release_group(&pdev->dev, NULL);
-	platform_device_unregister(pdev);
+	devres_release_group(&fdev->dev, NULL);
+	faux_device_destroy(fdev);
 }
 
 module_init(emugpu_init);

@@ -44,10 +44,11 @@
 #include <drm/drm_device.h>
 #include <drm/drm_file.h>
 #include <drm/drm_gem.h>
+#include <drm/drm_gem_shmem_helper.h>
 
 struct dentry;
 struct drm_emugpu_cmd;
-struct platform_device;
+struct faux_device;
 
 /* Attempts to fault a job's user pages before it fails with -EAGAIN. */
 #define EMUGPU_FAULT_RETRIES	16
@@ -77,11 +78,14 @@ struct emugpu_stats {
 	atomic64_t jobs_timedout;
 	atomic_long_t pinned_pages;	/* live: user pages pinned (policy pin) */
 	atomic_t fences;		/* live job fences, kept or not */
+	atomic64_t purged;		/* objects the shrinker purged */
+	atomic64_t purged_bytes;
+	atomic64_t purge_busy;		/* purgeable, but a job used it */
 };
 
 struct emugpu_device {
 	struct drm_device drm;
-	struct platform_device *pdev;
+	struct faux_device *fdev;
 
 	/* The engine: one ordered queue, jobs run one at a time. */
 	struct workqueue_struct *engine;
@@ -96,6 +100,13 @@ struct emugpu_device {
 	/* Open files, for debugfs. */
 	struct mutex files_lock;
 	struct list_head files;
+
+	/*
+	 * Objects marked EMUGPU_MADV_DONTNEED that have pages, for the
+	 * shrinker (emugpu_shrinker.c).
+	 */
+	struct drm_gem_lru purgeable;
+	struct shrinker *shrinker;
 
 	struct emugpu_stats stats;
 	struct dentry *debugfs;
@@ -143,6 +154,22 @@ struct emugpu_file {
 	atomic64_t engine_ns;
 };
 
+/*
+ * A buffer object: shmem, its pages the device's own memory. The pages
+ * stay (they are not pinned) until the object is freed or, marked
+ * EMUGPU_MADV_DONTNEED and idle, purged by the shrinker.
+ */
+struct emugpu_bo {
+	struct drm_gem_shmem_object base;
+	/* Its mappings (emugpu_mapping.bo_link), under the object's resv. */
+	struct list_head mappings;
+};
+
+static inline struct emugpu_bo *to_emugpu_bo(struct drm_gem_object *obj)
+{
+	return container_of(to_drm_gem_shmem_obj(obj), struct emugpu_bo, base);
+}
+
 struct emugpu_mapping {
 	struct kref ref;
 	struct interval_tree_node it;	/* device addresses, inclusive */
@@ -153,10 +180,12 @@ struct emugpu_mapping {
 	bool in_tree;			/* under vm->lock */
 	bool zapped;			/* a notifier cleared some entries */
 	struct list_head userptr_link;	/* in userptr->mappings */
+	struct list_head bo_link;	/* in emugpu_bo.mappings */
 	/*
-	 * The device page table of this mapping: shmem pages stay pinned
-	 * while bound; user pointer entries are NULL until faulted and
-	 * cleared again by the notifier. Under vm->notifier_lock.
+	 * The device page table of this mapping: a buffer object's pages
+	 * are filled in at bind time and cleared when the shrinker purges
+	 * it; user pointer entries are NULL until faulted and cleared again
+	 * by the notifier. Under vm->notifier_lock.
 	 */
 	struct page **pte;
 };
@@ -296,6 +325,13 @@ int emugpu_gem_mmap_offset_ioctl(struct drm_device *drm, void *data,
 				 struct drm_file *file);
 struct drm_gem_object *emugpu_gem_create_object(struct drm_device *drm,
 						size_t size);
+
+/* emugpu_shrinker.c */
+int emugpu_gem_madvise_ioctl(struct drm_device *drm, void *data,
+			     struct drm_file *file);
+void emugpu_bo_update_lru(struct emugpu_bo *bo);
+int emugpu_shrinker_init(struct emugpu_device *edev);
+void emugpu_shrinker_fini(struct emugpu_device *edev);
 
 /* emugpu_userptr.c */
 extern const struct mmu_interval_notifier_ops emugpu_userptr_notifier_ops;

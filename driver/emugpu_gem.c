@@ -3,10 +3,12 @@
  * emugpu GEM buffer objects: shmem-backed, created by size, mapped into
  * the CPU through the render node's fake mmap offsets. They are the
  * device's own memory: their pages are charged to the memory cgroup of
- * the task that first touches them (the binder, or a CPU fault).
+ * the task that first touches them (the binder, or a CPU fault), and stay
+ * until the object is freed or purged (emugpu_shrinker.c).
  */
 #include <linux/align.h>
 #include <linux/slab.h>
+#include <linux/stddef.h>
 
 #include <drm/drm_gem.h>
 #include <drm/drm_gem_shmem_helper.h>
@@ -36,6 +38,8 @@ static const struct drm_gem_object_funcs emugpu_gem_funcs = {
 	.vm_ops = &drm_gem_shmem_vm_ops,
 };
 
+static_assert(offsetof(struct emugpu_bo, base.base) == 0);
+
 /*
  * drm_driver.gem_create_object: the shmem helper allocates our objects
  * here, so they carry emugpu_gem_funcs; they are counted only once fully
@@ -44,13 +48,15 @@ static const struct drm_gem_object_funcs emugpu_gem_funcs = {
 struct drm_gem_object *emugpu_gem_create_object(struct drm_device *drm,
 						size_t size)
 {
-	struct drm_gem_shmem_object *shmem;
+	struct emugpu_bo *bo;
 
-	shmem = kzalloc_obj(*shmem, GFP_KERNEL_ACCOUNT);
-	if (!shmem)
+	/* The helper kfree()s &bo->base.base on error: it comes first. */
+	bo = kzalloc_obj(*bo, GFP_KERNEL_ACCOUNT);
+	if (!bo)
 		return ERR_PTR(-ENOMEM);
-	shmem->base.funcs = &emugpu_gem_funcs;
-	return &shmem->base;
+	INIT_LIST_HEAD(&bo->mappings);
+	bo->base.base.funcs = &emugpu_gem_funcs;
+	return &bo->base.base;
 }
 
 int emugpu_gem_create_ioctl(struct drm_device *drm, void *data,

@@ -22,6 +22,8 @@
  * timed-out job stops at its next page, and SPIN sleeps on a wait queue,
  * never spinning, so UML's time-travel mode works.
  */
+#include <linux/dma-fence-chain.h>
+#include <linux/dma-resv.h>
 #include <linux/highmem.h>
 #include <linux/jiffies.h>
 #include <linux/ktime.h>
@@ -30,6 +32,8 @@
 #include <linux/uaccess.h>
 #include <linux/wait_bit.h>
 
+#include <drm/drm_exec.h>
+#include <drm/drm_syncobj.h>
 #include <drm/emugpu_drm.h>
 
 #include "emugpu_drv.h"
@@ -348,6 +352,90 @@ static int emugpu_job_fault(struct emugpu_job *job)
 	return 0;
 }
 
+/*
+ * Locks the reservation objects of the buffer objects the job uses, with
+ * a fence slot each, for emugpu_job_fence_bos(). -EFAULT if one of them
+ * was purged or may be (DONTNEED): the device does not start on memory
+ * the kernel may take away.
+ */
+static int emugpu_job_lock_bos(struct emugpu_job *job, struct drm_exec *exec)
+{
+	struct drm_gem_object *obj;
+	unsigned int i;
+	int ret;
+
+	drm_exec_until_all_locked(exec) {
+		for (i = 0; i < job->nuses; i++) {
+			obj = job->uses[i].map->obj;
+			if (emugpu_is_userptr(obj))
+				continue;
+			ret = drm_exec_prepare_obj(exec, obj, 1);
+			drm_exec_retry_on_contention(exec);
+			if (ret)
+				return ret;
+		}
+	}
+	drm_exec_for_each_locked_object(exec, obj)
+		if (to_drm_gem_shmem_obj(obj)->madv != EMUGPU_MADV_WILLNEED)
+			return -EFAULT;
+	return 0;
+}
+
+/* Does the job write to buffer object @obj through any of its uses? */
+static bool emugpu_job_writes(struct emugpu_job *job,
+			      struct drm_gem_object *obj)
+{
+	unsigned int i;
+
+	for (i = 0; i < job->nuses; i++)
+		if (job->uses[i].map->obj == obj && job->uses[i].write)
+			return true;
+	return false;
+}
+
+/*
+ * Adds the job's fence to each buffer object it uses, before the job can
+ * start: from here the shrinker sees them busy until the job is done.
+ * Under their resv locks, into the slots emugpu_job_lock_bos() reserved.
+ */
+static void emugpu_job_fence_bos(struct emugpu_job *job,
+				 struct drm_exec *exec)
+{
+	struct drm_gem_object *obj;
+
+	drm_exec_for_each_locked_object(exec, obj)
+		dma_resv_add_fence(obj->resv, job->fence,
+				   emugpu_job_writes(job, obj) ?
+				   DMA_RESV_USAGE_WRITE : DMA_RESV_USAGE_READ);
+}
+
+/*
+ * The syncobj that gets the job's fence, and for a timeline point the
+ * chain link, taken before the job is published: putting the fence in
+ * then allocates nothing. NULL if the user asked for none.
+ */
+static struct drm_syncobj *emugpu_out_syncobj(struct drm_file *file,
+					      const struct drm_emugpu_submit *args,
+					      struct dma_fence_chain **chain)
+{
+	struct drm_syncobj *syncobj;
+
+	*chain = NULL;
+	if (!args->out_syncobj)
+		return NULL;
+	syncobj = drm_syncobj_find(file, args->out_syncobj);
+	if (!syncobj)
+		return ERR_PTR(-ENOENT);
+	if (args->out_point) {
+		*chain = dma_fence_chain_alloc();
+		if (!*chain) {
+			drm_syncobj_put(syncobj);
+			return ERR_PTR(-ENOMEM);
+		}
+	}
+	return syncobj;
+}
+
 int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 			struct drm_file *file)
 {
@@ -357,20 +445,29 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	struct emugpu_vm *vm = efile->vm;
 	struct dma_fence **slot, *dropped;
 	struct drm_emugpu_cmd *ucmds;
+	struct dma_fence *out_fence = NULL;
+	struct dma_fence_chain *chain;
+	struct drm_syncobj *syncobj;
+	struct drm_exec exec;
 	unsigned int i, attempt;
 	struct emugpu_job *job;
 	u64 seqno;
 	int ret;
 
-	if (args->flags)
+	if (args->flags || args->pad || (args->out_point && !args->out_syncobj))
 		return -EINVAL;
 	if (!args->count || args->count > EMUGPU_MAX_CMDS)
 		return -EINVAL;
 
+	syncobj = emugpu_out_syncobj(file, args, &chain);
+	if (IS_ERR(syncobj))
+		return PTR_ERR(syncobj);
 	ucmds = memdup_array_user(u64_to_user_ptr(args->cmds), args->count,
 				  sizeof(*ucmds));
-	if (IS_ERR(ucmds))
-		return PTR_ERR(ucmds);
+	if (IS_ERR(ucmds)) {
+		ret = PTR_ERR(ucmds);
+		goto out_put_syncobj;
+	}
 	for (i = 0; i < args->count; i++) {
 		ret = emugpu_cmd_check(&ucmds[i]);
 		if (ret)
@@ -390,7 +487,10 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	if (ret)
 		goto out_free_job;
 
-	/* Fault, then publish atomically with the check that all is there. */
+	/*
+	 * Fault (mmap_lock, which ranks above a resv), lock the buffer
+	 * objects, then publish atomically with the check that all is there.
+	 */
 	for (attempt = 0;; attempt++) {
 		ret = -EAGAIN;
 		if (attempt == EMUGPU_FAULT_RETRIES)
@@ -398,10 +498,16 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 		ret = emugpu_job_fault(job);
 		if (ret)
 			goto out_free_job;
+		drm_exec_init(&exec, DRM_EXEC_INTERRUPTIBLE_WAIT |
+			      DRM_EXEC_IGNORE_DUPLICATES, job->nuses);
+		ret = emugpu_job_lock_bos(job, &exec);
+		if (ret)
+			goto out_exec_fini;
 		mutex_lock(&vm->notifier_lock);
 		if (emugpu_job_present(job))
 			break;
 		mutex_unlock(&vm->notifier_lock);
+		drm_exec_fini(&exec);
 	}
 
 	/*
@@ -417,7 +523,7 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 		spin_unlock(&efile->fences_lock);
 		mutex_unlock(&vm->notifier_lock);
 		ret = -EBUSY;
-		goto out_free_job;
+		goto out_exec_fini;
 	}
 	dma_fence_init(job->fence, &emugpu_fence_ops, &edev->fence_lock,
 		       efile->fence_context, seqno);
@@ -426,6 +532,10 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	job->seqno = seqno;
 	job->state = EMUGPU_JOB_QUEUED;
 	*slot = dma_fence_get(job->fence);
+	/* The engine may end and free the job once it is queued. */
+	if (syncobj)
+		out_fence = dma_fence_get(job->fence);
+	emugpu_job_fence_bos(job, &exec);
 	/* Published: the notifier waits for it or refuses from now on. */
 	list_add_tail(&job->vm_link, &vm->jobs);
 	spin_lock(&efile->jobs_lock);
@@ -434,17 +544,32 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	queue_work(edev->engine, &job->work);
 	spin_unlock(&efile->fences_lock);
 	mutex_unlock(&vm->notifier_lock);
+	drm_exec_fini(&exec);
 	dma_fence_put(dropped);
 	trace_emugpu_job(seqno, EMUGPU_JOB_QUEUED, 0);
 
+	if (chain)
+		drm_syncobj_add_point(syncobj, chain, out_fence,
+				      args->out_point);
+	else if (syncobj)
+		drm_syncobj_replace_fence(syncobj, out_fence);
+	dma_fence_put(out_fence);
+	if (syncobj)
+		drm_syncobj_put(syncobj);
 	args->seqno = seqno;
 	kfree(ucmds);
 	return 0;
 
+out_exec_fini:
+	drm_exec_fini(&exec);
 out_free_job:
 	emugpu_job_free(job);
 out_free_ucmds:
 	kfree(ucmds);
+out_put_syncobj:
+	dma_fence_chain_free(chain);
+	if (syncobj)
+		drm_syncobj_put(syncobj);
 	return ret;
 }
 

@@ -3,12 +3,14 @@
  * emugpu device VM: per-file device address space, and its page table.
  *
  * A mapping binds pages of an object at a device address. Its slice of
- * the page table is an array of struct page pointers: a shmem object's
- * pages are pinned and filled in at bind time (they are the device's own
- * memory); a user pointer's entries stay empty until a job faults them in
- * and are cleared by the object's mmu interval notifier. vm->lock guards
- * the tree, vm->notifier_lock the entries of user pointer mappings and
- * each user pointer's list of mappings (emugpu_drv.h).
+ * the page table is an array of struct page pointers: a buffer object's
+ * pages are filled in at bind time (they are the device's own memory;
+ * not pinned: the shrinker clears them when it purges the object, which
+ * it does only once no job uses it); a user pointer's entries stay empty
+ * until a job faults them in and are cleared by the object's mmu
+ * interval notifier. vm->lock guards the tree, vm->notifier_lock the
+ * entries and each user pointer's list of mappings, the object's resv
+ * each buffer object's list (emugpu_drv.h).
  *
  * Jobs hold references on the mappings they use, so unbinding removes the
  * address range at once and the mapping itself goes with its last job.
@@ -76,8 +78,10 @@ static void emugpu_mapping_release(struct kref *ref)
 		mutex_lock(&vm->notifier_lock);
 		list_del(&map->userptr_link);
 		mutex_unlock(&vm->notifier_lock);
-	} else {
-		drm_gem_shmem_unpin(to_drm_gem_shmem_obj(map->obj));
+	} else if (!list_empty(&map->bo_link)) {
+		dma_resv_lock(map->obj->resv, NULL);
+		list_del(&map->bo_link);
+		dma_resv_unlock(map->obj->resv);
 	}
 	kvfree(map->pte);
 	drm_gem_object_put(map->obj);
@@ -128,18 +132,36 @@ void emugpu_vm_teardown(struct emugpu_vm *vm)
 	}
 }
 
-static int emugpu_mapping_fill_shmem(struct emugpu_mapping *map)
+/*
+ * Fills a buffer object's mapping with its pages, getting them if it has
+ * none: -EFAULT if the object was purged. Under the object's resv, where
+ * the shrinker finds the mapping to clear it again.
+ */
+static int emugpu_mapping_fill_bo(struct emugpu_mapping *map)
 {
-	struct drm_gem_shmem_object *shmem = to_drm_gem_shmem_obj(map->obj);
+	struct emugpu_bo *bo = to_emugpu_bo(map->obj);
+	struct sg_table *sgt;
 	unsigned long i;
 	int ret;
 
-	ret = drm_gem_shmem_pin(shmem);
+	sgt = drm_gem_shmem_get_pages_sgt(&bo->base);
+	if (IS_ERR(sgt))
+		return PTR_ERR(sgt);
+	ret = dma_resv_lock_interruptible(map->obj->resv, NULL);
 	if (ret)
 		return ret;
+	/* Purged since: bo->base.sgt is gone, and the madv says so. */
+	ret = -EFAULT;
+	if (bo->base.madv < 0 || !bo->base.sgt)
+		goto out_unlock;
 	for (i = 0; i < map->npages; i++)
-		map->pte[i] = shmem->pages[map->obj_pgoff + i];
-	return 0;
+		map->pte[i] = bo->base.pages[map->obj_pgoff + i];
+	list_add(&map->bo_link, &bo->mappings);
+	emugpu_bo_update_lru(bo);
+	ret = 0;
+out_unlock:
+	dma_resv_unlock(map->obj->resv);
+	return ret;
 }
 
 int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
@@ -182,18 +204,22 @@ int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
 		goto err_free_map;
 	kref_init(&map->ref);
 	INIT_LIST_HEAD(&map->userptr_link);
+	INIT_LIST_HEAD(&map->bo_link);
 	map->obj = obj;
 	map->obj_pgoff = args->offset >> PAGE_SHIFT;
 	map->it.start = args->va;
 	map->it.last = args->va + args->size - 1;
-	if (!emugpu_is_userptr(obj)) {
-		ret = emugpu_mapping_fill_shmem(map);
-		if (ret)
-			goto err_free_pte;
-	}
 	kref_get(&vm->ref);
 	map->vm = vm;
 	atomic_inc(&vm->edev->stats.mappings);
+	if (!emugpu_is_userptr(obj)) {
+		ret = emugpu_mapping_fill_bo(map);
+		if (ret) {
+			/* Undoes everything above, including the object ref. */
+			emugpu_mapping_put(map);
+			return ret;
+		}
+	}
 
 	mutex_lock(&vm->lock);
 	if (interval_tree_iter_first(&vm->mappings, map->it.start,
@@ -214,8 +240,6 @@ int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
 	mutex_unlock(&vm->lock);
 	return 0;
 
-err_free_pte:
-	kvfree(map->pte);
 err_free_map:
 	kfree(map);
 err_put_obj:

@@ -361,6 +361,18 @@ static int test_submit(void)
 					.flags = 1 };
 	expect("flags", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s),
 	       -EINVAL);
+	s = (struct drm_emugpu_submit){ .cmds = (uintptr_t)many, .count = 1,
+					.pad = 1 };
+	expect("submit pad", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s),
+	       -EINVAL);
+	s = (struct drm_emugpu_submit){ .cmds = (uintptr_t)many, .count = 1,
+					.out_point = 1 };
+	expect("out_point without out_syncobj",
+	       emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s), -EINVAL);
+	s = (struct drm_emugpu_submit){ .cmds = (uintptr_t)many, .count = 1,
+					.out_syncobj = 1000 };
+	expect("no such syncobj",
+	       emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s), -ENOENT);
 	expect("cmds NULL", emugpu_submit(fd, NULL, 1, &seqno), -EFAULT);
 	expect("cmds over a hole", emugpu_submit(fd, (void *)hole, 1, &seqno),
 	       -EFAULT);
@@ -493,6 +505,33 @@ static int test_job_release(void)
 	expect("seqno never issued", emugpu_release(fd, 1000000), -EINVAL);
 	expect("an ended job", emugpu_release(fd, 1), 0);
 	return !failures;
+}
+
+static int madvise_bo(uint32_t handle, uint32_t madv, uint32_t pad)
+{
+	struct drm_emugpu_gem_madvise m = {
+		.handle = handle, .madv = madv, .pad = pad,
+	};
+	int ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_GEM_MADVISE, &m);
+
+	return ret ? ret : m.retained == 1 ? 0 : -EIO;
+}
+
+static int test_gem_madvise(void)
+{
+	checks = failures = 0;
+	expect("valid", madvise_bo(bo, EMUGPU_MADV_WILLNEED, 0), 0);
+	expect("madv", madvise_bo(bo, EMUGPU_MADV_DONTNEED + 1, 0), -EINVAL);
+	expect("madv ~0", madvise_bo(bo, ~0u, 0), -EINVAL);
+	expect("pad", madvise_bo(bo, EMUGPU_MADV_DONTNEED, 1), -EINVAL);
+	expect("a user pointer", madvise_bo(up, EMUGPU_MADV_DONTNEED, 0),
+	       -EINVAL);
+	expect("stale handle", madvise_bo(stale, EMUGPU_MADV_DONTNEED, 0),
+	       -ENOENT);
+	expect("another file's handle",
+	       madvise_bo(foreign, EMUGPU_MADV_DONTNEED, 0), -ENOENT);
+	expect("still WILLNEED", madvise_bo(bo, EMUGPU_MADV_WILLNEED, 0), 0);
+	return !failures && CHECK(emugpu_stat("purgeable_bytes") == 0);
 }
 
 /*
@@ -671,6 +710,7 @@ static const struct ktap_case tests[] = {
 	{ "wait_interrupted", test_wait_interrupted },
 	{ "gem_mmap_offset", test_gem_mmap_offset },
 	{ "job_release", test_job_release },
+	{ "gem_madvise", test_gem_madvise },
 	{ "fail_nth", test_fail_nth },
 	{ "foreign_process", test_foreign_process },
 	{ "still_works", test_still_works },

@@ -449,7 +449,11 @@ static int test_sigkill_with_jobs(void)
 
 /*
  * A file keeps the status of its last EMUGPU_FILE_FENCES jobs, and no more
- * fences than that; at most that many of its jobs may be unfinished.
+ * fences than that; at most that many of its jobs may be unfinished. Each
+ * buffer object also keeps the fence of the last job that used it, in its
+ * reservation object (implicit sync, and what tells the shrinker it is
+ * busy), until a later job replaces it or the object goes: bo_a's is in
+ * the ring, bo_b's may be older.
  */
 static int test_fences_bounded(void)
 {
@@ -474,13 +478,15 @@ static int test_fences_bounded(void)
 	for (i = 0; i < EMUGPU_FILE_FENCES; i++)
 		if (!CHECK(!emugpu_submit(fd, &fill, 1, &last)))
 			return 0;
-	return CHECK(emugpu_wait(fd, last, INT64_MAX) == 0) &&
-	       CHECK(last == first + 2 * EMUGPU_FILE_FENCES - 1) &&
+	if (!CHECK(emugpu_wait(fd, last, INT64_MAX) == 0))
+		return 0;
+	diag("live fences: %lld", emugpu_stat("fences"));
+	return CHECK(last == first + 2 * EMUGPU_FILE_FENCES - 1) &&
 	       CHECK(emugpu_wait(fd, first, 0) == -ENOENT) &&
 	       CHECK(emugpu_wait(fd, last - EMUGPU_FILE_FENCES + 1, 0) == 0) &&
 	       CHECK(emugpu_wait(fd, last + 1, 0) == -EINVAL) &&
 	       CHECK(!emugpu_release(fd, first)) &&
-	       CHECK(emugpu_stat("fences") <= EMUGPU_FILE_FENCES);
+	       CHECK(emugpu_stat("fences") <= EMUGPU_FILE_FENCES + 1);
 }
 
 #define POLICY	"/sys/module/emugpu/parameters/notifier_policy"
@@ -649,6 +655,64 @@ static int test_fdinfo(void)
 	       CHECK(fdinfo("drm-engine-render") > 0);
 }
 
+static uint32_t syncobj_create(void)
+{
+	struct drm_syncobj_create c = {};
+
+	return emugpu_ioctl(fd, DRM_IOCTL_SYNCOBJ_CREATE, &c) ? 0 : c.handle;
+}
+
+/* Waits for a binary syncobj until @abs_ns (CLOCK_MONOTONIC), -errno. */
+static int syncobj_wait(uint32_t handle, int64_t abs_ns)
+{
+	struct drm_syncobj_wait w = {
+		.handles = (uintptr_t)&handle, .count_handles = 1,
+		.timeout_nsec = abs_ns,
+	};
+
+	return emugpu_ioctl(fd, DRM_IOCTL_SYNCOBJ_WAIT, &w);
+}
+
+/*
+ * SUBMIT's out-fence: a binary syncobj gets the job's fence (unsignalled
+ * while a SPIN holds it), a timeline syncobj a point.
+ */
+static int test_syncobj_out(void)
+{
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_A, PAGE,
+						0);
+	struct drm_emugpu_cmd fill = emugpu_cmd(EMUGPU_OP_FILL, VA_A, 0, 8, 1);
+	struct drm_emugpu_submit s = { .cmds = (uintptr_t)&spin, .count = 1 };
+	uint32_t binary = syncobj_create(), timeline = syncobj_create();
+	uint64_t point = 0;
+	struct drm_syncobj_timeline_array q = {
+		.handles = (uintptr_t)&timeline, .points = (uintptr_t)&point,
+		.count_handles = 1,
+	};
+	struct drm_syncobj_destroy d = {};
+	int ok;
+
+	if (!CHECK(binary && timeline))
+		return 0;
+	s.out_syncobj = binary;
+	ok = CHECK(!emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s)) &&
+	     CHECK(emugpu_wait_running(fd, s.seqno)) &&
+	     CHECK(syncobj_wait(binary, 0) == -ETIME) &&
+	     CHECK(!emugpu_release(fd, s.seqno)) &&
+	     CHECK(!syncobj_wait(binary, INT64_MAX));
+	s = (struct drm_emugpu_submit){ .cmds = (uintptr_t)&fill, .count = 1,
+					.out_syncobj = timeline,
+					.out_point = 5 };
+	ok = ok && CHECK(!emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s)) &&
+	     CHECK(emugpu_wait(fd, s.seqno, INT64_MAX) == 0) &&
+	     CHECK(!emugpu_ioctl(fd, DRM_IOCTL_SYNCOBJ_QUERY, &q)) &&
+	     CHECK(point == 5);
+	d.handle = binary;
+	ok = CHECK(!emugpu_ioctl(fd, DRM_IOCTL_SYNCOBJ_DESTROY, &d)) && ok;
+	d.handle = timeline;
+	return CHECK(!emugpu_ioctl(fd, DRM_IOCTL_SYNCOBJ_DESTROY, &d)) && ok;
+}
+
 static int test_teardown(void)
 {
 	return CHECK(!munmap(cpu_a, SZ)) && CHECK(!munmap(cpu_b, SZ)) &&
@@ -675,6 +739,7 @@ static const struct ktap_case tests[] = {
 	{ "sigkill_with_jobs", test_sigkill_with_jobs },
 	{ "pin_policy", test_pin_policy },
 	{ "fences_bounded", test_fences_bounded },
+	{ "syncobj_out", test_syncobj_out },
 	{ "fdinfo", test_fdinfo },
 	{ "bo_charged_to_memcg", test_bo_charged_to_memcg },
 	{ "teardown", test_teardown },

@@ -29,6 +29,7 @@ extern "C" {
 #define DRM_EMUGPU_WAIT			0x05
 #define DRM_EMUGPU_GEM_MMAP_OFFSET	0x06
 #define DRM_EMUGPU_JOB_RELEASE		0x07
+#define DRM_EMUGPU_GEM_MADVISE		0x08
 
 /* Device pages are CPU pages: the driver needs 4 KiB pages (Kconfig). */
 #define EMUGPU_PAGE_SIZE		4096ULL
@@ -175,6 +176,16 @@ struct drm_emugpu_cmd {
  * @count: number of commands, 1 to EMUGPU_MAX_CMDS
  * @flags: must be 0
  * @seqno: out: the job's sequence number, for DRM_IOCTL_EMUGPU_WAIT
+ * @out_syncobj: 0, or a syncobj of this file that gets the job's fence:
+ *               the syncobj's fence is replaced, or, with @out_point, the
+ *               fence is added to the timeline at that point
+ * @pad: must be 0
+ * @out_point: 0 (binary syncobj), or a timeline point for @out_syncobj
+ *
+ * The job's fence is that of DRM_IOCTL_EMUGPU_WAIT; with @out_syncobj it
+ * can also be waited for, exported as a sync_file or imported into
+ * another driver through the syncobj ioctls (DRIVER_SYNCOBJ_TIMELINE).
+ * There are no in-fences: the engine has no scheduler to wait on them.
  *
  * Every address range a command names must lie within one mapping when
  * the job is submitted; the job keeps those mappings until it ends. User
@@ -184,12 +195,14 @@ struct drm_emugpu_cmd {
  * non-zero pad, a range that is not bound, spans two mappings or wraps,
  * a write to a read-only user pointer, a value or field the op does not
  * take, overlapping COPY ranges, an unaligned CHECKSUM destination),
- * -EPERM (a user pointer object of another process: after fork() or
+ * -ENOENT (@out_syncobj), -EPERM (a user pointer object of another process: after fork() or
  * SCM_RIGHTS only its creator may use it), -EBUSY (EMUGPU_FILE_FENCES
  * jobs of this file are not done yet), -EFAULT (@cmds; or user memory a
- * command uses is not mapped, not writable for a write, or secret),
+ * command uses is not mapped, not writable for a write, or secret; a
+ * buffer object marked DONTNEED or purged),
  * -EAGAIN (that memory kept changing while it was faulted in), -EINTR
- * (fatal signal while faulting), -ENOMEM.
+ * (fatal signal while faulting), -ENOMEM; -EINVAL also for @pad, or an
+ * @out_point without @out_syncobj.
  * Sequence numbers count from 1 per file and are never reused.
  */
 struct drm_emugpu_submit {
@@ -197,6 +210,9 @@ struct drm_emugpu_submit {
 	__u32 count;
 	__u32 flags;
 	__u64 seqno;
+	__u32 out_syncobj;
+	__u32 pad;
+	__u64 out_point;
 };
 
 /**
@@ -250,6 +266,35 @@ struct drm_emugpu_job_release {
 	__u32 pad;
 };
 
+#define EMUGPU_MADV_WILLNEED		0
+#define EMUGPU_MADV_DONTNEED		1
+
+/**
+ * struct drm_emugpu_gem_madvise - may the kernel drop an object's contents
+ * @handle: a buffer object (not a user pointer: its memory is the
+ *          process's, madvise(2) it instead)
+ * @madv: EMUGPU_MADV_DONTNEED: under memory pressure the kernel may drop
+ *        the object's pages (purge it) once no job uses it;
+ *        EMUGPU_MADV_WILLNEED: keep them again
+ * @retained: out: 1 if the object still has its contents, 0 if they were
+ *            purged (for good: the object then stays purged)
+ * @pad: must be 0
+ *
+ * CPU mappings of a purged object fault SIGBUS. SUBMIT fails with -EFAULT
+ * for a job that uses a purged object or one marked DONTNEED (as i915:
+ * the device does not start on memory the kernel may take away); a job
+ * submitted before DONTNEED keeps the object until it ends. A purged
+ * object's bindings stay until unbound.
+ *
+ * Errors: -ENOENT (handle), -EINVAL (a user pointer, madv, pad).
+ */
+struct drm_emugpu_gem_madvise {
+	__u32 handle;
+	__u32 madv;
+	__u32 retained;
+	__u32 pad;
+};
+
 #define DRM_IOCTL_EMUGPU_GEM_CREATE \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_EMUGPU_GEM_CREATE, \
 		 struct drm_emugpu_gem_create)
@@ -274,6 +319,9 @@ struct drm_emugpu_job_release {
 #define DRM_IOCTL_EMUGPU_JOB_RELEASE \
 	DRM_IOW(DRM_COMMAND_BASE + DRM_EMUGPU_JOB_RELEASE, \
 		struct drm_emugpu_job_release)
+#define DRM_IOCTL_EMUGPU_GEM_MADVISE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EMUGPU_GEM_MADVISE, \
+		struct drm_emugpu_gem_madvise)
 
 #if defined(__cplusplus)
 }
