@@ -53,6 +53,7 @@ static int emugpu_stats_show(struct seq_file *m, void *unused)
 	emugpu_show64(m, "purged", &s->purged);
 	emugpu_show64(m, "purged_bytes", &s->purged_bytes);
 	emugpu_show64(m, "purge_busy", &s->purge_busy);
+	emugpu_show64(m, "vram_bytes", &s->vram_bytes);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(emugpu_stats);

@@ -217,6 +217,9 @@ static int __init emugpu_init(void)
 	ret = emugpu_shrinker_init(emugpu);
 	if (ret)
 		goto out_engine;
+	ret = emugpu_vram_init(emugpu);
+	if (ret)
+		goto out_shrinker;
 
 	ret = drm_dev_register(&emugpu->drm, 0);
 	if (ret)

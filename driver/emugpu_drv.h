@@ -47,6 +47,7 @@
 #include <drm/drm_gem_shmem_helper.h>
 
 struct dentry;
+struct dmem_cgroup_region;
 struct drm_emugpu_cmd;
 struct faux_device;
 
@@ -81,6 +82,7 @@ struct emugpu_stats {
 	atomic64_t purged;		/* objects the shrinker purged */
 	atomic64_t purged_bytes;
 	atomic64_t purge_busy;		/* purgeable, but a job used it */
+	atomic64_t vram_bytes;		/* live: the VRAM pool in use */
 };
 
 struct emugpu_device {
@@ -107,6 +109,10 @@ struct emugpu_device {
 	 */
 	struct drm_gem_lru purgeable;
 	struct shrinker *shrinker;
+
+	/* Emulated VRAM (emugpu_vram.c): its size, its dmem cgroup region. */
+	u64 vram_size;
+	struct dmem_cgroup_region *vram_region;
 
 	struct emugpu_stats stats;
 	struct dentry *debugfs;
@@ -325,6 +331,12 @@ int emugpu_gem_mmap_offset_ioctl(struct drm_device *drm, void *data,
 				 struct drm_file *file);
 struct drm_gem_object *emugpu_gem_create_object(struct drm_device *drm,
 						size_t size);
+
+/* emugpu_vram.c */
+bool emugpu_is_vram(const struct drm_gem_object *obj);
+struct page *emugpu_vram_page(struct drm_gem_object *obj, pgoff_t i);
+struct drm_gem_object *emugpu_vram_create(struct drm_device *drm, u64 size);
+int emugpu_vram_init(struct emugpu_device *edev);
 
 /* emugpu_shrinker.c */
 int emugpu_gem_madvise_ioctl(struct drm_device *drm, void *data,

@@ -65,24 +65,32 @@ int emugpu_gem_create_ioctl(struct drm_device *drm, void *data,
 	struct drm_emugpu_gem_create *args = data;
 	struct emugpu_device *edev = to_emugpu(drm);
 	struct drm_gem_shmem_object *shmem;
+	struct drm_gem_object *obj;
 	u32 handle;
 	int ret;
 
-	if (args->flags || args->pad || args->pad2)
+	if ((args->flags & ~EMUGPU_GEM_CREATE_FLAGS) || args->pad || args->pad2)
 		return -EINVAL;
 	if (!args->size || args->size > EMUGPU_MAX_OBJECT_SIZE ||
 	    !IS_ALIGNED(args->size, EMUGPU_PAGE_SIZE))
 		return -EINVAL;
 
-	shmem = drm_gem_shmem_create(drm, args->size);
-	if (IS_ERR(shmem))
-		return PTR_ERR(shmem);
-	atomic_inc(&edev->stats.objects);
-	atomic64_add(shmem->base.size, &edev->stats.shmem_bytes);
+	if (args->flags & EMUGPU_GEM_CREATE_VRAM) {
+		obj = emugpu_vram_create(drm, args->size);
+		if (IS_ERR(obj))
+			return PTR_ERR(obj);
+	} else {
+		shmem = drm_gem_shmem_create(drm, args->size);
+		if (IS_ERR(shmem))
+			return PTR_ERR(shmem);
+		obj = &shmem->base;
+		atomic_inc(&edev->stats.objects);
+		atomic64_add(obj->size, &edev->stats.shmem_bytes);
+	}
 
-	ret = drm_gem_handle_create(file, &shmem->base, &handle);
+	ret = drm_gem_handle_create(file, obj, &handle);
 	/* The handle holds the object now, or nothing does. */
-	drm_gem_object_put(&shmem->base);
+	drm_gem_object_put(obj);
 	if (ret)
 		return ret;
 
@@ -104,8 +112,8 @@ int emugpu_gem_mmap_offset_ioctl(struct drm_device *drm, void *data,
 	if (!obj)
 		return -ENOENT;
 
-	if (emugpu_is_userptr(obj)) {
-		/* Its pages are the process's own: map those instead. */
+	if (emugpu_is_userptr(obj) || emugpu_is_vram(obj)) {
+		/* The process's own pages, or memory the CPU cannot see. */
 		ret = -EINVAL;
 	} else {
 		ret = drm_gem_create_mmap_offset(obj);

@@ -376,7 +376,8 @@ static int emugpu_job_lock_bos(struct emugpu_job *job, struct drm_exec *exec)
 		}
 	}
 	drm_exec_for_each_locked_object(exec, obj)
-		if (to_drm_gem_shmem_obj(obj)->madv != EMUGPU_MADV_WILLNEED)
+		if (!emugpu_is_vram(obj) &&
+		    to_drm_gem_shmem_obj(obj)->madv != EMUGPU_MADV_WILLNEED)
 			return -EFAULT;
 	return 0;
 }

@@ -56,7 +56,7 @@ int emugpu_gem_madvise_ioctl(struct drm_device *drm, void *data,
 		return -ENOENT;
 	/* A user pointer's memory is the process's: madvise(2) it. */
 	ret = -EINVAL;
-	if (emugpu_is_userptr(obj))
+	if (emugpu_is_userptr(obj) || emugpu_is_vram(obj))
 		goto out_put;
 	ret = dma_resv_lock_interruptible(obj->resv, NULL);
 	if (ret)

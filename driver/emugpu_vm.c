@@ -164,6 +164,15 @@ out_unlock:
 	return ret;
 }
 
+/* A VRAM object's pages: its own for its life, nothing can take them. */
+static void emugpu_mapping_fill_vram(struct emugpu_mapping *map)
+{
+	unsigned long i;
+
+	for (i = 0; i < map->npages; i++)
+		map->pte[i] = emugpu_vram_page(map->obj, map->obj_pgoff + i);
+}
+
 int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
 			 struct drm_file *file)
 {
@@ -212,7 +221,9 @@ int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
 	kref_get(&vm->ref);
 	map->vm = vm;
 	atomic_inc(&vm->edev->stats.mappings);
-	if (!emugpu_is_userptr(obj)) {
+	if (emugpu_is_vram(obj)) {
+		emugpu_mapping_fill_vram(map);
+	} else if (!emugpu_is_userptr(obj)) {
 		ret = emugpu_mapping_fill_bo(map);
 		if (ret) {
 			/* Undoes everything above, including the object ref. */

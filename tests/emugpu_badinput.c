@@ -36,7 +36,7 @@ static int checks, failures;
  * checks that none is left.
  */
 struct counters {
-	long long objects, shmem_bytes, userptrs, mappings;
+	long long objects, shmem_bytes, userptrs, mappings, vram_bytes;
 };
 
 static struct counters counters(void)
@@ -44,6 +44,7 @@ static struct counters counters(void)
 	struct counters c = {
 		emugpu_stat("objects"), emugpu_stat("shmem_bytes"),
 		emugpu_stat("userptrs"), emugpu_stat("mappings"),
+		emugpu_stat("vram_bytes"),
 	};
 
 	return c;
@@ -146,8 +147,12 @@ static int test_gem_create(void)
 	expect("size too big", gem_create(c), -EINVAL);
 	c = ok; c.size = ~0ULL & ~(PAGE - 1);
 	expect("size huge", gem_create(c), -EINVAL);
-	c = ok; c.flags = 1;
+	c = ok; c.flags = 2;
 	expect("flags", gem_create(c), -EINVAL);
+	c = ok; c.flags = ~EMUGPU_GEM_CREATE_VRAM;
+	expect("flags but VRAM", gem_create(c), -EINVAL);
+	c = ok; c.flags = EMUGPU_GEM_CREATE_VRAM; c.size = 0;
+	expect("VRAM size 0", gem_create(c), -EINVAL);
 	c = ok; c.pad = 1;
 	expect("pad", gem_create(c), -EINVAL);
 	c = ok; c.pad2 = 0x80000000;
@@ -565,6 +570,15 @@ static int op_gem_create(void)
 	return gem_create(c);
 }
 
+static int op_gem_create_vram(void)
+{
+	struct drm_emugpu_gem_create c = {
+		.size = SZ, .flags = EMUGPU_GEM_CREATE_VRAM,
+	};
+
+	return gem_create(c);
+}
+
 static int op_userptr(void)
 {
 	return userptr(mem, SZ, 0);
@@ -597,6 +611,7 @@ static int test_fail_nth(void)
 		int (*op)(void);
 	} ops[] = {
 		{ "gem_create", op_gem_create },
+		{ "gem_create_vram", op_gem_create_vram },
 		{ "userptr", op_userptr },
 		{ "vm_bind", op_bind },
 		{ "submit", op_submit },

@@ -285,7 +285,7 @@ static inline int emugpu_idle(void)
 {
 	static const char *const live[] = {
 		"objects", "shmem_bytes", "userptrs", "mappings", "jobs",
-		"pinned_pages", "fences", "purgeable_bytes",
+		"pinned_pages", "fences", "purgeable_bytes", "vram_bytes",
 	};
 	int ok = 1;
 

@@ -46,16 +46,24 @@ extern "C" {
 #define EMUGPU_FILE_FENCES		1024
 
 /**
- * struct drm_emugpu_gem_create - create a shmem-backed buffer object
+ * struct drm_emugpu_gem_create - create a buffer object
  * @size: bytes, a non-zero multiple of EMUGPU_PAGE_SIZE, at most
  *	EMUGPU_MAX_OBJECT_SIZE
- * @flags: must be 0
+ * @flags: 0 for system memory (shmem, charged to the memory cgroup of the
+ *	task that first touches its pages), or EMUGPU_GEM_CREATE_VRAM for
+ *	the device's own memory: a pool of emugpu.vram_mb MiB, charged to
+ *	the dmem cgroup controller (region "drm/emugpu/vram"); not
+ *	CPU-visible (no mmap offset), not purgeable, not exportable
  * @handle: out: the new object's handle
  * @pad: must be 0
  *
  * Errors: -EINVAL (size, flags, pad), -ENOMEM or -ENOSPC (no memory for
- * the object or its shmem file).
+ * the object or its shmem file; for VRAM: the pool is full, or the
+ * cgroup's dmem.max would be exceeded).
  */
+#define EMUGPU_GEM_CREATE_VRAM		0x1u
+#define EMUGPU_GEM_CREATE_FLAGS		EMUGPU_GEM_CREATE_VRAM
+
 struct drm_emugpu_gem_create {
 	__u64 size;
 	__u32 flags;
@@ -271,8 +279,8 @@ struct drm_emugpu_job_release {
 
 /**
  * struct drm_emugpu_gem_madvise - may the kernel drop an object's contents
- * @handle: a buffer object (not a user pointer: its memory is the
- *          process's, madvise(2) it instead)
+ * @handle: a buffer object in system memory (not VRAM; not a user
+ *          pointer: its memory is the process's, madvise(2) it instead)
  * @madv: EMUGPU_MADV_DONTNEED: under memory pressure the kernel may drop
  *        the object's pages (purge it) once no job uses it;
  *        EMUGPU_MADV_WILLNEED: keep them again
@@ -286,7 +294,7 @@ struct drm_emugpu_job_release {
  * submitted before DONTNEED keeps the object until it ends. A purged
  * object's bindings stay until unbound.
  *
- * Errors: -ENOENT (handle), -EINVAL (a user pointer, madv, pad).
+ * Errors: -ENOENT (handle), -EINVAL (a user pointer or VRAM, madv, pad).
  */
 struct drm_emugpu_gem_madvise {
 	__u32 handle;
