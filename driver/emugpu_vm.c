@@ -144,6 +144,9 @@ static int emugpu_mapping_fill_bo(struct emugpu_mapping *map)
 	unsigned long i;
 	int ret;
 
+	/* Getting pages would give a purged object new ones: refuse first. */
+	if (READ_ONCE(bo->base.madv) < 0)
+		return -EFAULT;
 	sgt = drm_gem_shmem_get_pages_sgt(&bo->base);
 	if (IS_ERR(sgt))
 		return PTR_ERR(sgt);

@@ -66,6 +66,16 @@ static int test_setup(void)
 	return CHECK(fd >= 0) && CHECK(emugpu_stat("purgeable_bytes") == 0);
 }
 
+/* Binding a purged object fails, and gives it no pages again. */
+static int bind_purged(uint32_t bo)
+{
+	long long shmem_kb = read_key("/proc/meminfo", "Shmem");
+
+	return CHECK(emugpu_bind(fd, bo, 0, VA_PURGED + SZ, SZ) == -EFAULT) &&
+	       CHECK(read_key("/proc/meminfo", "Shmem") - shmem_kb <
+		     (long long)SZ / 1024 / 2);
+}
+
 /* DONTNEED and idle: the shrinker takes its pages; the object says so. */
 static int test_dontneed_is_purged(void)
 {
@@ -96,7 +106,7 @@ static int test_dontneed_is_purged(void)
 	       CHECK(retained == 0) &&
 	       CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_PURGED, 0, PAGE, 1) ==
 		     -EFAULT) &&
-	       close_bo(fd, bo, VA_PURGED, SZ);
+	       bind_purged(bo) && close_bo(fd, bo, VA_PURGED, SZ);
 }
 
 /* Does the device read @size - PAGE bytes of @value after @va's page? */

@@ -11,8 +11,13 @@
  * 4 MiB object fails with -ENOSPC, dmem.current says 8 MiB, and
  * memory.current does not grow by it (VRAM is not system memory). Linux
  * 6.12 has no dmem controller (6.14): that case is skipped there.
+ *
+ * Last, device memory in system RAM and a memcg OOM: who does the OOM
+ * killer pick, the holder of the objects or the task that allocates?
  */
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "emugpu_lib.h"
 
@@ -199,6 +204,118 @@ static int test_dmem_max(void)
 	return CHECK(!rmdir(CGROUP)) && ok;
 }
 
+#define OOM_CGROUP	"/sys/fs/cgroup/emugpu-oom"
+#define HOLDER_MB	48
+
+/* Holds HOLDER_MB MiB of bound shmem objects; says 'r', then waits. */
+static void holder(int to_parent, int from_parent)
+{
+	int f = emugpu_open();
+	uint32_t bo;
+	char c;
+
+	for (int i = 0; i < HOLDER_MB / 4; i++)
+		if (f < 0 || emugpu_bo(f, 4 * MIB, &bo) ||
+		    emugpu_bind(f, bo, 0, VA_SYS + i * 4 * MIB, 4 * MIB))
+			_exit(1);
+	if (write(to_parent, "r", 1) != 1)
+		_exit(1);
+	_exit(read(from_parent, &c, 1) == 1 ? 0 : 1);
+}
+
+/* Touches anonymous memory until the OOM killer stops it. */
+static void hog(void)
+{
+	for (;;) {
+		unsigned char *p = mmap(NULL, MIB, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			_exit(1);
+		for (size_t i = 0; i < MIB; i += PAGE)
+			p[i] = 1;
+	}
+}
+
+static const char *fate(int status)
+{
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ?
+	       "OOM-killed" : "alive";
+}
+
+/*
+ * Device memory in system RAM (bound shmem objects) is charged to the
+ * memcg of the process that binds it, but the OOM killer ranks tasks by
+ * RSS, swap and page tables, which do not count it: in a memcg OOM the
+ * holder of the memory does not look big. A holder of 48 MiB of objects
+ * and a hog share a memcg of 96 MiB. Asserted: the objects are charged,
+ * the memcg OOM kills exactly one task, and the holder's memory is back
+ * once it is gone. Printed: which task the OOM killer chose.
+ */
+static int test_memcg_oom_with_device_memory(void)
+{
+	long long before, held, kills;
+	int up[2], down[2], hs, ws, st, ok;
+	pid_t h, w, first;
+	char c;
+
+	if (!CHECK(!write_text("/sys/fs/cgroup/cgroup.subtree_control",
+			       "+memory")) ||
+	    !CHECK(!mkdir(OOM_CGROUP, 0755) || errno == EEXIST) ||
+	    !CHECK(!write_text(OOM_CGROUP "/memory.max", "100663296")) ||
+	    !CHECK(!pipe(up)) || !CHECK(!pipe(down)))
+		return 0;
+	before = read_number(OOM_CGROUP "/memory.current");
+	h = fork();
+	if (h == 0) {
+		char pid[32];
+
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		if (write_text(OOM_CGROUP "/cgroup.procs", pid))
+			_exit(1);
+		holder(up[1], down[0]);
+	}
+	if (!CHECK(h > 0) || !CHECK(read(up[0], &c, 1) == 1))
+		return 0;
+	held = read_number(OOM_CGROUP "/memory.current");
+	w = fork();
+	if (w == 0) {
+		char pid[32];
+
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		if (write_text(OOM_CGROUP "/cgroup.procs", pid))
+			_exit(1);
+		hog();
+	}
+	if (!CHECK(w > 0))
+		return 0;
+	/* The first of the two to end is the one the OOM killer chose. */
+	first = wait(&st);
+	if (first == w) {
+		ws = st;
+		ok = CHECK(write(down[1], "g", 1) == 1) &&
+		     CHECK(waitpid(h, &hs, 0) == h);
+	} else {
+		/* The hog goes on to the limit, and is killed in turn. */
+		hs = st;
+		ok = CHECK(first == h) && CHECK(waitpid(w, &ws, 0) == w);
+	}
+	kills = read_key(OOM_CGROUP "/memory.events", "oom_kill");
+	diag("memcg of 96 MiB: %lld kB before, %lld kB with the holder's objects bound; OOM killer's first victim: the %s; holder %s, hog %s; oom_kill %lld; %lld kB after",
+	     before >> 10, held >> 10, first == h ? "holder" : "hog",
+	     fate(hs), fate(ws), kills,
+	     read_number(OOM_CGROUP "/memory.current") >> 10);
+	for (int i = 0; i < 2; i++) {
+		close(up[i]);
+		close(down[i]);
+	}
+	ok = ok && CHECK(held - before >= HOLDER_MB * (long long)MIB) &&
+	     CHECK(kills >= 1) && CHECK(!strcmp(fate(ws), "OOM-killed")) &&
+	     CHECK(read_number(OOM_CGROUP "/memory.current") - before <
+		   4 * (long long)MIB);
+	return CHECK(!rmdir(OOM_CGROUP)) && ok;
+}
+
 static int test_teardown(void)
 {
 	return CHECK(!close(fd)) && CHECK(emugpu_idle());
@@ -209,6 +326,7 @@ static const struct ktap_case tests[] = {
 	{ "jobs_on_vram", test_jobs_on_vram },
 	{ "pool_full", test_pool_full },
 	{ "dmem_max", test_dmem_max },
+	{ "memcg_oom_with_device_memory", test_memcg_oom_with_device_memory },
 	{ "teardown", test_teardown },
 };
 

@@ -114,7 +114,8 @@ struct drm_emugpu_userptr {
  *
  * Errors: -ENOENT (handle), -EINVAL (alignment, range, flags, a user
  * pointer object another file created), -EBUSY (overlaps an existing
- * mapping), -ENOMEM.
+ * mapping), -EFAULT (a purged object, see DRM_IOCTL_EMUGPU_GEM_MADVISE),
+ * -ENOMEM.
  */
 struct drm_emugpu_vm_bind {
 	__u32 handle;
@@ -292,7 +293,7 @@ struct drm_emugpu_job_release {
  * for a job that uses a purged object or one marked DONTNEED (as i915:
  * the device does not start on memory the kernel may take away); a job
  * submitted before DONTNEED keeps the object until it ends. A purged
- * object's bindings stay until unbound.
+ * object's bindings stay until unbound; VM_BIND of it fails with -EFAULT.
  *
  * Errors: -ENOENT (handle), -EINVAL (a user pointer or VRAM, madv, pad).
  */
