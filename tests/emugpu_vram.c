@@ -237,6 +237,21 @@ static void hog(void)
 	}
 }
 
+/* fork(), the child first moving itself into @cgroup (or exiting 1). */
+static pid_t fork_into(const char *cgroup)
+{
+	char path[128], pid[32];
+	pid_t child = fork();
+
+	if (child)
+		return child;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cgroup);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (write_text(path, pid))
+		_exit(1);
+	return 0;
+}
+
 static const char *fate(int status)
 {
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ?
@@ -266,27 +281,15 @@ static int test_memcg_oom_with_device_memory(void)
 	    !CHECK(!pipe(up)) || !CHECK(!pipe(down)))
 		return 0;
 	before = read_number(OOM_CGROUP "/memory.current");
-	h = fork();
-	if (h == 0) {
-		char pid[32];
-
-		snprintf(pid, sizeof(pid), "%d", getpid());
-		if (write_text(OOM_CGROUP "/cgroup.procs", pid))
-			_exit(1);
+	h = fork_into(OOM_CGROUP);
+	if (h == 0)
 		holder(up[1], down[0]);
-	}
 	if (!CHECK(h > 0) || !CHECK(read(up[0], &c, 1) == 1))
 		return 0;
 	held = read_number(OOM_CGROUP "/memory.current");
-	w = fork();
-	if (w == 0) {
-		char pid[32];
-
-		snprintf(pid, sizeof(pid), "%d", getpid());
-		if (write_text(OOM_CGROUP "/cgroup.procs", pid))
-			_exit(1);
+	w = fork_into(OOM_CGROUP);
+	if (w == 0)
 		hog();
-	}
 	if (!CHECK(w > 0))
 		return 0;
 	/* The first of the two to end is the one the OOM killer chose. */
