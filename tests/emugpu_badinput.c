@@ -604,6 +604,30 @@ static int op_submit(void)
 	return ret ? ret : emugpu_wait(fd, seqno, INT64_MAX);
 }
 
+/* A job whose fence goes to a timeline syncobj: the chain link too. */
+static int op_submit_timeline(void)
+{
+	static uint32_t timeline;
+	static uint64_t point;
+	struct drm_emugpu_cmd c = emugpu_cmd(EMUGPU_OP_FILL, VA, 0, SZ, 3);
+	struct drm_syncobj_create create = {};
+	struct drm_emugpu_submit s = {
+		.cmds = (uintptr_t)&c, .count = 1,
+	};
+	int ret;
+
+	if (!timeline) {
+		ret = emugpu_ioctl(fd, DRM_IOCTL_SYNCOBJ_CREATE, &create);
+		if (ret)
+			return ret;
+		timeline = create.handle;
+	}
+	s.out_syncobj = timeline;
+	s.out_point = ++point;
+	ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s);
+	return ret ? ret : emugpu_wait(fd, s.seqno, INT64_MAX);
+}
+
 static int test_fail_nth(void)
 {
 	static const struct {
@@ -615,6 +639,7 @@ static int test_fail_nth(void)
 		{ "userptr", op_userptr },
 		{ "vm_bind", op_bind },
 		{ "submit", op_submit },
+		{ "submit_timeline", op_submit_timeline },
 	};
 	static const char *const knobs[][2] = {
 		{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "N" },
