@@ -12,7 +12,7 @@ ONE_BASE = $(if $(BASE),--base $(BASE))
 # and the OOM series' KUnit suite on x86_64 under QEMU (THP)
 TEST_BASES = $(if $(KSRC)$(BASE),$(ONE_BASE),--base 7.3 --base 6.12)
 
-.PHONY: all run test kunit kernel rootfs deps list show runner-check \
+.PHONY: all run test bench kunit kernel rootfs deps list show runner-check \
 	patches-check outgoing kunit-x86 clean
 
 all: test
@@ -32,6 +32,12 @@ list:
 # The main job: OOM scenarios on every flavour, one table.
 run: deps
 	$(RUNNER) $(ONE_BASE) run $(if $(S),,--docs $(CURDIR)/docs$(if $(BASE),/$(BASE))) $(S)
+
+# What the series costs: the bench scenarios on both flavours, TRIALS boots
+# each, min / median / max (results/<timestamp>/bench.{md,json}, docs/).
+TRIALS ?= 3
+bench: deps
+	$(RUNNER) $(ONE_BASE) bench --trials $(TRIALS) $(if $(S),,--docs $(CURDIR)/docs$(if $(BASE),/$(BASE))) $(S)
 
 # Everything with assertions; ends with "N passed, N failed".
 test: deps runner-check

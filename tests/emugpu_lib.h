@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <drm/emugpu_drm.h>
@@ -278,6 +279,45 @@ static inline int emugpu_wait_running(int fd, uint64_t seqno)
 		sched_yield();
 	}
 	return 1;
+}
+
+/*
+ * What keeps a killed process's mm for the reaper or process_mrelease(2):
+ * a thread of it munmap()s memory a running job uses and sleeps in the
+ * notifier, in state D, until the job ends; after SIGKILL it still holds
+ * the mm. Start munmap_trap_thread() on one, with @addr and @size set.
+ */
+struct munmap_trap {
+	void *addr;
+	size_t size;
+	volatile pid_t tid;	/* the thread's, once it runs */
+};
+
+static inline void *munmap_trap_thread(void *arg)
+{
+	struct munmap_trap *trap = arg;
+
+	trap->tid = (pid_t)syscall(SYS_gettid);
+	munmap(trap->addr, trap->size);
+	return NULL;
+}
+
+/* The state letter of thread @tid of this process (R, S, D...), or '?'. */
+static inline char task_state(pid_t tid)
+{
+	char file[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(file, sizeof(file), "/proc/self/task/%d/stat", tid);
+	f = fopen(file, "r");
+	if (!f)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
 }
 
 /* True when the driver holds no objects, mappings, jobs or memory. */

@@ -136,34 +136,7 @@ static long status_kb(const char *path, const char *key)
 	return (long)read_key(file, key);
 }
 
-static char task_state(pid_t tid)
-{
-	char file[64], buf[256], *p;
-	FILE *f;
-	size_t n;
-
-	snprintf(file, sizeof(file), "/proc/self/task/%d/stat", tid);
-	f = fopen(file, "r");
-	if (!f)
-		return '?';
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : '?';
-}
-
-static void *trap;
-static volatile pid_t munmap_tid;
-
-/* Unmaps memory the running job uses: waits for the job, in state D. */
-static void *munmap_thread(void *arg)
-{
-	(void)arg;
-	munmap_tid = (pid_t)syscall(SYS_gettid);
-	munmap(trap, TRAP_SIZE);
-	return NULL;
-}
+static struct munmap_trap trap = { .size = TRAP_SIZE };
 
 static void __attribute__((noreturn)) victim(void)
 {
@@ -182,11 +155,11 @@ static void __attribute__((noreturn)) victim(void)
 	join_cgroup();
 	fd = emugpu_open();
 	vma = anon(VMA_SIZE);
-	trap = anon(TRAP_SIZE);
-	if (fd < 0 || !vma || !trap)
+	trap.addr = anon(TRAP_SIZE);
+	if (fd < 0 || !vma || !trap.addr)
 		_exit(93);
 	memset(vma, 0x5a, VMA_SIZE);
-	memset(trap, 0x5a, TRAP_SIZE);
+	memset(trap.addr, 0x5a, TRAP_SIZE);
 
 	/* User pointers centred in equal slices of the VMA; busy first. */
 	for (i = 0; i < nptrs; i++) {
@@ -202,7 +175,7 @@ static void __attribute__((noreturn)) victim(void)
 		cmds[n++] = i ? emugpu_cmd(EMUGPU_OP_FILL, va, 0, size, 1) :
 			    emugpu_cmd(EMUGPU_OP_SPIN, 0, va, size, 0);
 	}
-	if (emugpu_userptr(fd, trap, TRAP_SIZE, 0, &handle) ||
+	if (emugpu_userptr(fd, trap.addr, TRAP_SIZE, 0, &handle) ||
 	    emugpu_bind(fd, handle, 0, VA_TRAP, TRAP_SIZE))
 		_exit(95);
 	cmds[n++] = emugpu_cmd(EMUGPU_OP_FILL, VA_TRAP, 0, TRAP_SIZE, 2);
@@ -210,7 +183,7 @@ static void __attribute__((noreturn)) victim(void)
 	    !emugpu_wait_running(fd, seqno))
 		_exit(96);
 
-	if (pthread_create(&thread, NULL, munmap_thread, NULL))
+	if (pthread_create(&thread, NULL, munmap_trap_thread, &trap))
 		_exit(97);
 	if (!strcmp(policy, "pin")) {
 		/*
@@ -221,10 +194,10 @@ static void __attribute__((noreturn)) victim(void)
 			_exit(97);
 	} else {
 		/* Until the munmap sleeps in the notifier, waiting for the job. */
-		while (!munmap_tid || task_state(munmap_tid) != 'D')
+		while (!trap.tid || task_state(trap.tid) != 'D')
 			sched_yield();
 	}
-	tell_parent(munmap_tid);
+	tell_parent(trap.tid);
 	for (;;)
 		pause();
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import shutil
 import sys
@@ -17,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import bases, deps, kunit_x86, outgoing, patches, report
+from . import bases, bench, deps, kunit_x86, outgoing, patches, report
 from .bases import FLAVOURS, Base
 from .judge import Outcome, judge
 from .kbuild import BuildError, Tree, log
@@ -33,6 +34,7 @@ COMMAND_GROUPS = {
     'test': ['smoke', 'oom', 'kunit', 'selfcheck'],
     'run': ['oom'],
     'kunit': ['kunit'],
+    'bench': ['bench'],
 }
 # What `test` runs on a second base (the LTS): the smoke group and the
 # scenarios that reproduce the bug; its patches are checked in full.
@@ -77,6 +79,16 @@ def _parser() -> argparse.ArgumentParser:
         if name == 'run':
             c.add_argument('--docs', type=Path,
                            help='also write results.md and the plot here')
+    b = sub.add_parser('bench', help='make bench: repeated boots of the '
+                       'bench scenarios on both flavours, min/median/max')
+    b.add_argument('patterns', nargs='*', help='scenario names or globs')
+    b.add_argument('--flavour', action='append', choices=list(FLAVOURS))
+    b.add_argument('--trials', type=int, default=3)
+    b.add_argument('--jobs', type=int, default=1,
+                   help='boots at a time (default 1: timings are noisy '
+                   'enough alone)')
+    b.add_argument('--docs', type=Path,
+                   help='also write bench.md here')
     sub.add_parser('kunit-x86', help="the OOM series' KUnit suite on x86_64 "
                    'under QEMU (THP): patched, baseline and the series '
                    'without its huge page handling')
@@ -214,6 +226,55 @@ def _kunit_x86(tree: Tree, results: Path) -> int:
     return 1 if failed else 0
 
 
+BENCH_INTRO = '''\
+One reaper pass, process_mrelease(2) of a killed victim, over a VMA with k
+busy ranges: k user pointers of one page each under emugpu's `xe` policy
+(every registered user pointer refuses a non-blockable invalidation, as xe,
+amdgpu and drm_gpusvm do), evenly spaced (tests/bench_reap.c). Pass 1 frees
+what it can; pass 2 walks the same victim again with nothing left to free.
+Times are CLOCK_MONOTONIC in the guest around the call (UML: noisy; the
+counts are exact). calls = non-blockable notifier calls the driver saw in
+pass 1; reaped = RssAnon pass 1 gave back. vs k=0 = median pass-1 time
+over the idle VMA's, same flavour.
+'''
+
+
+def _bench(args: argparse.Namespace, tree: Tree) -> int:
+    cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
+    scenarios = cat.select(args.patterns, COMMAND_GROUPS['bench'])
+    flavours = args.flavour or list(FLAVOURS)
+    kernels = {(tree.base.name, f): tree.build(f) for f in flavours}
+    initramfs = build_initramfs(TOP, args.build_dir, tree.uapi_include())
+    results = _results_dir(args.results_dir)
+    # Trials interleave: each scenario on each flavour, then all again.
+    work: list[Work] = [(s, tree, f) for _ in range(args.trials)
+                        for s in scenarios for f in flavours]
+    outcomes = _run_matrix(work, kernels, initramfs, results, args.jobs)
+    report.write_all(outcomes, results)
+    ok = [o for o in outcomes if o.status.ok]
+    rows = bench.summarise([(o.base, o.flavour, o.metrics) for o in ok])
+    command = (f'python3 -m oomgpu --base {tree.base.name} bench '
+               f'--trials {args.trials} --jobs {args.jobs}')
+    text = bench.table(rows, args.trials)
+    (results / 'bench.json').write_text(
+        json.dumps(bench.to_json(rows, args.trials, command), indent=1))
+    when = time.strftime('%Y-%m-%d %H:%M %Z')
+    md = (f'# make bench\n\n{BENCH_INTRO}\nMeasured {when} with `{command}` '
+          f'({tree.base.name}, UML).\n\n{text}')
+    (results / 'bench.md').write_text(md)
+    if args.docs:
+        args.docs.mkdir(parents=True, exist_ok=True)
+        (args.docs / 'bench.md').write_text(md)
+        log(f'wrote {args.docs / "bench.md"}')
+    print(text, end='')
+    for o in outcomes:
+        if not o.status.ok:
+            print(f'# {o.label}: {"; ".join(o.problems)} (log: {o.log_path})')
+    print(f'# results: {results}')
+    print(f'{len(ok)} trials ok, {len(outcomes) - len(ok)} failed')
+    return 0 if len(ok) == len(outcomes) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -236,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
                        for i, t in enumerate(trees))
         if args.command == 'kunit-x86':
             return _kunit_x86(tree, _results_dir(args.results_dir))
+        if args.command == 'bench':
+            return _bench(args, tree)
         if args.command == 'outgoing':
             for t in trees:
                 for d in outgoing.write_outgoing(t, args.build_dir /

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bench_reap - what one reaper pass costs with k busy ranges (make bench).
+ *
+ * A victim maps bench.vma_mb MiB of anonymous memory (kernel command
+ * line), touches it, and registers bench.k user pointers of one page
+ * each, evenly spaced in it, under emugpu's xe policy: every registered
+ * user pointer refuses a non-blockable invalidation, busy or idle, as xe,
+ * amdgpu and drm_gpusvm do, so the VMA holds k busy ranges. A thread of
+ * the victim then sleeps in munmap() of a separate region that a SPIN job
+ * holds, which keeps the mm after SIGKILL. The parent kills the victim and
+ * calls process_mrelease(2) twice (the second pass finds nothing left to
+ * free), timing each call with CLOCK_MONOTONIC and counting emugpu's
+ * non-blockable notifier calls and refusals and the victim's RssAnon.
+ *
+ * It prints "# key=value" lines for the runner; its KTAP results say only
+ * that the measurement ran: figures are not pass or fail.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "emugpu_lib.h"
+
+#define MiB		(1024 * 1024UL)
+#define TRAP_SIZE	(4 * PAGE)
+#define VA_TRAP		0x100000ULL
+#define POLICY		"/sys/module/emugpu/parameters/notifier_policy"
+/* The SPIN that keeps the victim's mm ends by then, and the victim exits. */
+#define TRAP_MS		"5000"
+
+static unsigned long k_busy, vma_mb;
+static int ready_pipe[2];
+static struct munmap_trap trap = { .size = TRAP_SIZE };
+
+/* bench.NAME=VALUE from the kernel command line, or @def. */
+static unsigned long cmdline_param(const char *name, unsigned long def)
+{
+	char line[4096], key[64], *p;
+	FILE *f = fopen("/proc/cmdline", "r");
+	unsigned long v = def;
+
+	snprintf(key, sizeof(key), "bench.%s=", name);
+	if (f && fgets(line, sizeof(line), f)) {
+		p = strstr(line, key);
+		if (p)
+			v = strtoul(p + strlen(key), NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* A mapping with an unmapped page on each side: a VMA of its own. */
+static unsigned char *isolated(size_t size)
+{
+	unsigned char *p = mmap(NULL, size + 2 * PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED || munmap(p, PAGE) ||
+	    munmap(p + PAGE + size, PAGE))
+		return NULL;
+	return p + PAGE;
+}
+
+static void __attribute__((noreturn)) victim(void)
+{
+	size_t size = vma_mb * MiB, stride;
+	struct drm_emugpu_cmd spin;
+	unsigned char *vma;
+	pthread_t thread;
+	uint32_t handle;
+	uint64_t seqno;
+	long tid;
+	int fd;
+
+	fd = emugpu_open();
+	vma = isolated(size);
+	if (fd < 0 || !vma)
+		_exit(93);
+	memset(vma, 0x5a, size);
+	stride = k_busy ? size / k_busy : size;
+	for (unsigned long i = 0; i < k_busy; i++) {
+		unsigned char *at = vma + i * stride + (stride - PAGE) / 2;
+
+		at -= (uintptr_t)at % PAGE;
+		if (emugpu_userptr(fd, at, PAGE, 0, &handle))
+			_exit(94);
+	}
+	/* The trap: a VMA of its own, so it adds no busy range to the VMA. */
+	trap.addr = isolated(TRAP_SIZE);
+	if (!trap.addr)
+		_exit(95);
+	memset(trap.addr, 0x5a, TRAP_SIZE);
+	spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_TRAP, TRAP_SIZE, 0);
+	if (emugpu_userptr(fd, trap.addr, TRAP_SIZE, 0, &handle) ||
+	    emugpu_bind(fd, handle, 0, VA_TRAP, TRAP_SIZE) ||
+	    emugpu_submit(fd, &spin, 1, &seqno) ||
+	    !emugpu_wait_running(fd, seqno) ||
+	    pthread_create(&thread, NULL, munmap_trap_thread, &trap))
+		_exit(96);
+	/* Until the munmap sleeps in the notifier, waiting for the job. */
+	while (!trap.tid || task_state(trap.tid) != 'D')
+		sched_yield();
+	tid = trap.tid;
+	if (write(ready_pipe[1], &tid, sizeof(tid)) != sizeof(tid))
+		_exit(97);
+	for (;;)
+		pause();
+}
+
+struct pass {
+	double us;
+	long long calls, refused;
+	long rss_kb;
+	int ret;
+};
+
+static long rss_kb(pid_t vic, long tid)
+{
+	char file[96];
+
+	snprintf(file, sizeof(file), "/proc/%d/task/%ld/status", vic, tid);
+	return (long)read_key(file, "RssAnon");
+}
+
+static void mrelease(int pidfd, pid_t vic, long tid, struct pass *p)
+{
+	long long calls = emugpu_stat("inval_nonblock");
+	long long refused = emugpu_stat("inval_refused");
+	double t0 = now_us();
+
+	p->ret = (int)syscall(SYS_process_mrelease, pidfd, 0) ? -errno : 0;
+	p->us = now_us() - t0;
+	p->calls = emugpu_stat("inval_nonblock") - calls;
+	p->refused = emugpu_stat("inval_refused") - refused;
+	p->rss_kb = rss_kb(vic, tid);
+}
+
+int main(void)
+{
+	struct pass first, second;
+	int pidfd, status, ok;
+	long before, tid = -1;
+	pid_t vic;
+
+	k_busy = cmdline_param("k", 10);
+	vma_mb = cmdline_param("vma_mb", 64);
+	ktap_start(2);
+	if (!CHECK(!write_text(POLICY, "xe")) ||
+	    !CHECK(!write_text(EMUGPU_TIMEOUT, TRAP_MS)) ||
+	    !CHECK(!pipe(ready_pipe)))
+		return 1;
+	vic = fork();
+	if (vic == 0)
+		victim();
+	close(ready_pipe[1]);
+	if (!CHECK(vic > 0) ||
+	    !CHECK(read(ready_pipe[0], &tid, sizeof(tid)) == sizeof(tid)))
+		return 1;
+	before = rss_kb(vic, tid);
+	pidfd = (int)syscall(SYS_pidfd_open, vic, 0);
+	if (!CHECK(pidfd >= 0) ||
+	    !CHECK(!syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0)))
+		return 1;
+	mrelease(pidfd, vic, tid, &first);
+	mrelease(pidfd, vic, tid, &second);
+	printf("# k=%lu\n# vma_kb=%lu\n# rss_before_kb=%ld\n", k_busy,
+	       vma_mb * MiB / 1024, before);
+	printf("# pass1_us=%.0f\n# pass1_ret=%d\n# pass1_calls=%lld\n"
+	       "# pass1_refused=%lld\n# pass1_reaped_kb=%ld\n",
+	       first.us, first.ret, first.calls, first.refused,
+	       before - first.rss_kb);
+	printf("# pass2_us=%.0f\n# pass2_ret=%d\n# pass2_calls=%lld\n"
+	       "# pass2_refused=%lld\n# pass2_reaped_kb=%ld\n",
+	       second.us, second.ret, second.calls, second.refused,
+	       first.rss_kb - second.rss_kb);
+	ok = CHECK(before > 0 && first.rss_kb >= 0);
+	ktap_result(ok, 1, "measured");
+	ok = CHECK(waitpid(vic, &status, 0) == vic) &&
+	     CHECK(WIFSIGNALED(status)) && CHECK(emugpu_idle());
+	ktap_result(ok, 2, "victim_gone");
+	close(pidfd);
+	return ktap_failed;
+}
