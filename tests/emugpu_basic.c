@@ -575,7 +575,7 @@ static long long cgroup_current(void)
 
 /*
  * A shmem object is device memory charged to the memory cgroup of the
- * process that binds it (bind pins its pages), and uncharged when freed:
+ * process that binds it (bind gets its pages), and uncharged when freed:
  * memory.current moves by its size.
  */
 static int test_bo_charged_to_memcg(void)
