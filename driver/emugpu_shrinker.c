@@ -54,7 +54,7 @@ int emugpu_gem_madvise_ioctl(struct drm_device *drm, void *data,
 	obj = drm_gem_object_lookup(file, args->handle);
 	if (!obj)
 		return -ENOENT;
-	/* A user pointer's memory is the process's: madvise(2) it. */
+	/* A user pointer's memory is the process's: madvise(2) it; VRAM stays. */
 	ret = -EINVAL;
 	if (emugpu_is_userptr(obj) || emugpu_is_vram(obj))
 		goto out_put;

@@ -561,18 +561,6 @@ static int test_pin_policy(void)
 
 #define CGROUP	"/sys/fs/cgroup/emugpu-basic"
 
-static long long cgroup_current(void)
-{
-	long long v = -1;
-	FILE *f = fopen(CGROUP "/memory.current", "r");
-
-	if (f && fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	if (f)
-		fclose(f);
-	return v;
-}
-
 /*
  * A shmem object is device memory charged to the memory cgroup of the
  * process that binds it (bind gets its pages), and uncharged when freed:
@@ -591,13 +579,13 @@ static int test_bo_charged_to_memcg(void)
 	    !CHECK(!mkdir(CGROUP, 0755) || errno == EEXIST) ||
 	    !CHECK(!write_text(CGROUP "/cgroup.procs", pid)))
 		return 0;
-	before = cgroup_current();
+	before = read_number(CGROUP "/memory.current");
 	f = emugpu_open();
 	ok = CHECK(f >= 0) && CHECK(!emugpu_bo(f, 8 * SZ, &bo)) &&
 	     CHECK(!emugpu_bind(f, bo, 0, VA_A, 8 * SZ));
-	bound = cgroup_current();
+	bound = read_number(CGROUP "/memory.current");
 	ok = CHECK(!close(f)) && ok;
-	closed = cgroup_current();
+	closed = read_number(CGROUP "/memory.current");
 	diag("memory.current: %lld, bound %lld, closed %lld", before, bound,
 	     closed);
 	ok = CHECK(!write_text("/sys/fs/cgroup/cgroup.procs", pid)) && ok;

@@ -221,6 +221,19 @@ static inline long long read_key(const char *path, const char *key)
 }
 
 /* One counter of emugpu's debugfs stats, or -1. */
+/* The first number in @path (memory.current, a parameter), or -1. */
+static inline long long read_number(const char *path)
+{
+	long long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (f && fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	if (f)
+		fclose(f);
+	return v;
+}
+
 static inline long long emugpu_stat(const char *key)
 {
 	return read_key(EMUGPU_STATS, key);

@@ -47,35 +47,6 @@ static int gem_close(uint32_t handle)
 			    &(struct drm_gem_close){ .handle = handle });
 }
 
-/* The first number in @path, or -1. */
-static long long read_number(const char *path)
-{
-	long long v = -1;
-	FILE *f = fopen(path, "r");
-
-	if (f && fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	if (f)
-		fclose(f);
-	return v;
-}
-
-/* The region's value in a dmem.* file ("drm/emugpu/vram N"), or -1. */
-static long long dmem_value(const char *path)
-{
-	char line[256];
-	long long v = -1;
-	size_t len = strlen(REGION);
-	FILE *f = fopen(path, "r");
-
-	while (f && v < 0 && fgets(line, sizeof(line), f))
-		if (!strncmp(line, REGION, len) && line[len] == ' ')
-			v = strtoll(line + len + 1, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
 static int test_setup(void)
 {
 	fd = emugpu_open();
@@ -181,7 +152,7 @@ static int test_dmem_max(void)
 	}
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	/* Root-only; absent on 7.3 UML here (-1), so printed, not checked. */
-	capacity = dmem_value("/sys/fs/cgroup/dmem.capacity");
+	capacity = read_key("/sys/fs/cgroup/dmem.capacity", REGION);
 	if (!CHECK(!write_text("/sys/fs/cgroup/cgroup.subtree_control",
 			       "+dmem +memory")) ||
 	    !CHECK(!mkdir(CGROUP, 0755) || errno == EEXIST) ||
@@ -191,14 +162,14 @@ static int test_dmem_max(void)
 	mem_before = read_number(CGROUP "/memory.current");
 	ok = CHECK(!vram_bo(4 * MIB, &a)) && CHECK(!vram_bo(4 * MIB, &b)) &&
 	     CHECK(vram_bo(4 * MIB, &c) == -ENOSPC);
-	dmem_now = dmem_value(CGROUP "/dmem.current");
+	dmem_now = read_key(CGROUP "/dmem.current", REGION);
 	mem_after = read_number(CGROUP "/memory.current");
 	ok = ok && CHECK(!gem_close(a)) && CHECK(!gem_close(b));
 	diag("%s: capacity %lld, dmem.current %lld with two objects, %lld after; memory.current %lld -> %lld",
-	     REGION, capacity, dmem_now, dmem_value(CGROUP "/dmem.current"),
+	     REGION, capacity, dmem_now, read_key(CGROUP "/dmem.current", REGION),
 	     mem_before, mem_after);
 	ok = ok && CHECK(dmem_now == 8 * (long long)MIB) &&
-	     CHECK(dmem_value(CGROUP "/dmem.current") == 0) &&
+	     CHECK(read_key(CGROUP "/dmem.current", REGION) == 0) &&
 	     CHECK(mem_after - mem_before < 4 * (long long)MIB);
 	ok = CHECK(!write_text("/sys/fs/cgroup/cgroup.procs", pid)) && ok;
 	return CHECK(!rmdir(CGROUP)) && ok;
