@@ -34,32 +34,6 @@ static unsigned long k_busy, vma_mb;
 static int ready_pipe[2];
 static struct munmap_trap trap = { .size = TRAP_SIZE };
 
-/* bench.NAME=VALUE from the kernel command line, or @def. */
-static unsigned long cmdline_param(const char *name, unsigned long def)
-{
-	char line[4096], key[64], *p;
-	FILE *f = fopen("/proc/cmdline", "r");
-	unsigned long v = def;
-
-	snprintf(key, sizeof(key), "bench.%s=", name);
-	if (f && fgets(line, sizeof(line), f)) {
-		p = strstr(line, key);
-		if (p)
-			v = strtoul(p + strlen(key), NULL, 10);
-	}
-	if (f)
-		fclose(f);
-	return v;
-}
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
 /* A mapping with an unmapped page on each side: a VMA of its own. */
 static unsigned char *isolated(size_t size)
 {
@@ -153,8 +127,8 @@ int main(void)
 	long before, tid = -1;
 	pid_t vic;
 
-	k_busy = cmdline_param("k", 10);
-	vma_mb = cmdline_param("vma_mb", 64);
+	k_busy = bench_param("k", 10);
+	vma_mb = bench_param("vma_mb", 64);
 	ktap_start(2);
 	if (!CHECK(!write_text(POLICY, "xe")) ||
 	    !CHECK(!write_text(EMUGPU_TIMEOUT, TRAP_MS)) ||

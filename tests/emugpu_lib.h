@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <drm/emugpu_drm.h>
@@ -220,7 +221,6 @@ static inline long long read_key(const char *path, const char *key)
 	return value;
 }
 
-/* One counter of emugpu's debugfs stats, or -1. */
 /* The first number in @path (memory.current, a parameter), or -1. */
 static inline long long read_number(const char *path)
 {
@@ -234,6 +234,7 @@ static inline long long read_number(const char *path)
 	return v;
 }
 
+/* One counter of emugpu's debugfs stats, or -1. */
 static inline long long emugpu_stat(const char *key)
 {
 	return read_key(EMUGPU_STATS, key);
@@ -383,6 +384,32 @@ static inline void *anon(size_t size)
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
+}
+
+/* bench.NAME=VALUE from the kernel command line, or @def. */
+static inline unsigned long bench_param(const char *name, unsigned long def)
+{
+	char line[4096], key[64], *p;
+	FILE *f = fopen("/proc/cmdline", "r");
+	unsigned long v = def;
+
+	snprintf(key, sizeof(key), "bench.%s=", name);
+	if (f && fgets(line, sizeof(line), f)) {
+		p = strstr(line, key);
+		if (p)
+			v = strtoul(p + strlen(key), NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static inline double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
 #endif /* EMUGPU_LIB_H */

@@ -227,15 +227,37 @@ def _kunit_x86(tree: Tree, results: Path) -> int:
 
 
 BENCH_INTRO = '''\
-One reaper pass, process_mrelease(2) of a killed victim, over a VMA with k
-busy ranges: k user pointers of one page each under emugpu's `xe` policy
-(every registered user pointer refuses a non-blockable invalidation, as xe,
-amdgpu and drm_gpusvm do), evenly spaced (tests/bench_reap.c). Pass 1 frees
-what it can; pass 2 walks the same victim again with nothing left to free.
-Times are CLOCK_MONOTONIC in the guest around the call (UML: noisy; the
-counts are exact). calls = non-blockable notifier calls the driver saw in
-pass 1; reaped = RssAnon pass 1 gave back. vs k=0 = median pass-1 time
-over the idle VMA's, same flavour.
+Four measurements, each on the baseline and the patched kernel booted in
+the same run, trials interleaved (each scenario on each flavour, then all
+again). Times are CLOCK_MONOTONIC in the guest or the kernel log's clock
+(UML: noisy); the counts are exact.
+
+- Reaper pass cost vs busy ranges (tests/bench_reap.c): one reaper pass,
+  process_mrelease(2) of a killed victim, over a 1 GiB VMA with k busy
+  ranges: k user pointers of one page each under emugpu's `xe` policy
+  (every registered user pointer refuses a non-blockable invalidation, as
+  xe, amdgpu and drm_gpusvm do), evenly spaced. Pass 1 frees what it can;
+  pass 2 walks the same victim again with nothing left to free. calls =
+  non-blockable notifier calls the driver saw in pass 1; reaped = RssAnon
+  pass 1 gave back; vs k=0 = median pass-1 time over the idle VMA's, same
+  flavour.
+- Invalidations nobody refuses (tests/bench_fastpath.c): MADV_DONTNEED,
+  mprotect(PROT_READ) and munmap() of 1024 pages, each page mirrored by an
+  idle emugpu user pointer (1024 interval notifiers, each called by every
+  operation, which the program checks); a trial is the median of 200
+  rounds; speed vs baseline = baseline's median time over patched's
+  (above 1: patched is faster).
+- OOM kill to memory back, per policy (oom-gpu-busy-POLICY, tests/oom_gpu.c):
+  a global OOM kills a process whose job holds 64 KiB of its 128 MiB VMA;
+  from the kernel log, the kill to the reaper's first report (partial or
+  whole), to the reaper giving up (baseline), and to the victim gone (the
+  parent has waited for it: all its memory is back); collateral kills =
+  other processes the OOM killer killed.
+- Consecutive OOM episodes in one boot (oom-gpu-episodes-POLICY): the
+  memcg OOM scenario 100 times, each victim's job released once the hog is
+  done; collateral kills over all episodes, bystanders killed, the memcg's
+  memory.current after the last minus before the first, emugpu objects,
+  user pointers, mappings, jobs and fences left. One trial: counts.
 '''
 
 
@@ -247,24 +269,30 @@ def _bench(args: argparse.Namespace, tree: Tree) -> int:
     initramfs = build_initramfs(TOP, args.build_dir, tree.uapi_include())
     results = _results_dir(args.results_dir)
     # Trials interleave: each scenario on each flavour, then all again.
-    work: list[Work] = [(s, tree, f) for _ in range(args.trials)
-                        for s in scenarios for f in flavours]
+    work: list[Work] = [(s, tree, f) for t in range(args.trials)
+                        for s in scenarios if not s.trials or t < s.trials
+                        for f in flavours]
     outcomes = _run_matrix(work, kernels, initramfs, results, args.jobs)
     report.write_all(outcomes, results)
     ok = [o for o in outcomes if o.status.ok]
-    rows = bench.summarise([(o.base, o.flavour, o.metrics) for o in ok])
+    rows = bench.summarise([t for o in ok for t in bench.trials_of(o)])
     command = (f'python3 -m oomgpu --base {tree.base.name} bench '
                f'--trials {args.trials} --jobs {args.jobs}')
     text = bench.table(rows, args.trials)
     (results / 'bench.json').write_text(
         json.dumps(bench.to_json(rows, args.trials, command), indent=1))
+    plot = bench.write_plot(rows, results)
     when = time.strftime('%Y-%m-%d %H:%M %Z')
     md = (f'# make bench\n\n{BENCH_INTRO}\nMeasured {when} with `{command}` '
           f'({tree.base.name}, UML).\n\n{text}')
+    if plot:
+        md += '\n![reaper pass time against busy ranges](bench.png)\n'
     (results / 'bench.md').write_text(md)
     if args.docs:
         args.docs.mkdir(parents=True, exist_ok=True)
         (args.docs / 'bench.md').write_text(md)
+        if plot:
+            shutil.copy2(plot, args.docs / plot.name)
         log(f'wrote {args.docs / "bench.md"}')
     print(text, end='')
     for o in outcomes:

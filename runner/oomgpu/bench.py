@@ -1,23 +1,71 @@
 """make bench: figures of repeated boots, summarised as min / median / max.
 
-Each bench scenario prints "# key=value" figures (tests/bench_reap.c); one
-boot is one trial. Rows are (base, flavour, k busy ranges); a figure's
-trials become min / median / max, and each row's first-pass time is also
-given as a ratio to the idle reference (k = 0) of the same flavour.
+One boot is one trial. A trial belongs to a section of the report:
+
+  reap      one reaper pass over a VMA with k busy ranges
+            (tests/bench_reap.c): rows by k, each row's pass-1 time also
+            as a ratio to the idle reference (k = 0) of the same flavour
+  fastpath  munmap / mprotect / MADV_DONTNEED over memory that many idle
+            interval notifiers mirror (tests/bench_fastpath.c): rows by
+            operation, the patched row's speed relative to baseline's
+  kill      an OOM kill of a GPU process, from the kernel log: kill to the
+            reaper's first report and kill to the victim gone, per policy
+  episodes  many OOM episodes in one boot (tests/oom_gpu.c episodes):
+            collateral kills, memory and driver objects left, per policy
+
+Each figure's trials become min / median / max.
 """
 
 from __future__ import annotations
 
+import shutil
 import statistics
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
-# The figures kept, in table order: (key, heading, scale, unit)
-FIGURES = (
+from .judge import BASELINE, Outcome
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    title: str
+    row_heading: str
+    # (key, heading, scale, unit), in table order
+    figures: tuple[tuple[str, str, float, str], ...]
+    # heading of the ratio column, or '' for none
+    ratio_heading: str = ''
+
+
+REAP = Section('reap', 'Reaper pass cost vs busy ranges', 'k', (
     ('pass1_us', 'pass 1', 1e-3, 'ms'),
     ('pass1_calls', 'calls', 1, ''),
     ('pass1_reaped_kb', 'reaped', 1 / 1024, 'MiB'),
     ('pass2_us', 'pass 2', 1e-3, 'ms'),
-)
+), 'vs k=0')
+FASTPATH = Section('fastpath', 'Invalidations nobody refuses', 'operation', (
+    ('ns', 'time', 1e-3, 'us'),
+), 'speed vs baseline')
+KILL = Section('kill', 'OOM kill to memory back, per policy', 'policy', (
+    ('kill_reap_s', 'kill to first reap', 1, 's'),
+    ('kill_giveup_s', 'kill to reaper gave up', 1, 's'),
+    ('kill_gone_s', 'kill to victim gone', 1, 's'),
+    ('collateral', 'collateral kills', 1, ''),
+))
+EPISODES = Section('episodes', 'Consecutive OOM episodes in one boot',
+                   'policy', (
+                       ('episodes', 'episodes', 1, ''),
+                       ('collateral_kills', 'collateral kills', 1, ''),
+                       ('bystanders_lost', 'bystanders killed', 1, ''),
+                       ('memory_left_kb', 'memcg memory left', 1, 'kB'),
+                       ('driver_objects_left', 'driver objects left', 1, ''),
+                       ('episode_s_median', 'episode (median)', 1, 's'),
+                   ))
+SECTIONS = (REAP, FASTPATH, KILL, EPISODES)
+
+# bench_fastpath's operations, in table order
+FASTPATH_OPS = ('madv_dontneed', 'mprotect', 'munmap')
 
 
 def _number(value: float) -> str:
@@ -50,57 +98,144 @@ class Spread:
         return '/'.join(_number(p) for p in parts)
 
 
-@dataclass
-class Row:
+@dataclass(frozen=True)
+class Trial:
+    section: str
     base: str
     flavour: str
-    k: int
+    row: str            # k, operation or policy
+    metrics: dict[str, float]
+
+
+@dataclass
+class Row:
+    section: Section
+    base: str
+    flavour: str
+    row: str
     figures: dict[str, Spread] = field(default_factory=dict)
-    # median pass-1 time over the k = 0 row's median, same base/flavour
-    vs_idle: float | None = None
+    ratio: float | None = None
+
+    @property
+    def order(self) -> tuple:
+        row: tuple = (0, self.row)
+        if self.section is REAP:
+            row = _reap_order(self.row)
+        elif self.section is FASTPATH and self.row in FASTPATH_OPS:
+            row = (FASTPATH_OPS.index(self.row), '')
+        return (self.base, row, self.flavour != BASELINE, self.flavour)
 
 
-Trial = tuple[str, str, dict[str, float]]   # base, flavour, metrics
+# The VMA size of most reap rows; others say theirs in the row
+REAP_VMA_KB = 1024 * 1024
+
+
+def _reap_row(k: int, vma_kb: int) -> str:
+    if vma_kb == REAP_VMA_KB:
+        return str(k)
+    return f'{k}, {vma_kb // 1024} MiB VMA'
+
+
+def _reap_order(row: str) -> tuple:
+    """Rows of the usual VMA first, then by VMA size; by k within."""
+    k, _, rest = row.partition(',')
+    vma = int(rest.split()[0]) * 1024 if rest else REAP_VMA_KB
+    return (vma, int(k))
+
+
+def trials_of(outcome: Outcome) -> list[Trial]:
+    """The trials one boot gives, by what its program printed or, for the
+    OOM scenarios, what the kernel log says of the victim."""
+    m = outcome.metrics
+    at = (outcome.base, outcome.flavour)
+    if 'k' in m:
+        row = _reap_row(int(m['k']), int(m.get('vma_kb', REAP_VMA_KB)))
+        return [Trial(REAP.name, *at, row, m)]
+    if any(f'{op}_ns' in m for op in FASTPATH_OPS):
+        return [Trial(FASTPATH.name, *at, op, {'ns': m[f'{op}_ns']})
+                for op in FASTPATH_OPS if f'{op}_ns' in m]
+    if 'episodes' in m:
+        return [Trial(EPISODES.name, *at, outcome.scenario.policy, m)]
+    kill = outcome.victim
+    if kill is None:
+        return []
+    figures = {'collateral': float(len(outcome.collateral))}
+    first = kill.first_pass()
+    if first is not None:
+        figures['kill_reap_s'] = first[0] - kill.time
+    if kill.unable_at is not None:
+        figures['kill_giveup_s'] = kill.unable_at - kill.time
+    if kill.gone_at is not None:
+        figures['kill_gone_s'] = kill.gone_at - kill.time
+    return [Trial(KILL.name, *at, outcome.scenario.policy, figures)]
 
 
 def summarise(trials: list[Trial]) -> list[Row]:
-    """Rows by base, flavour and k, with each figure's spread."""
-    rows: dict[tuple[str, str, int], Row] = {}
-    for base, flavour, metrics in trials:
-        if 'k' not in metrics:
-            continue
-        key = (base, flavour, int(metrics['k']))
-        row = rows.setdefault(key, Row(base, flavour, key[2]))
-        for name, *_ in FIGURES:
-            if name in metrics:
+    """Rows by section, base, row and flavour, with each figure's spread
+    and the section's ratio."""
+    sections = {s.name: s for s in SECTIONS}
+    rows: dict[tuple[str, str, str, str], Row] = {}
+    for t in trials:
+        section = sections[t.section]
+        key = (t.section, t.base, t.row, t.flavour)
+        row = rows.setdefault(key, Row(section, t.base, t.flavour, t.row))
+        for name, *_ in section.figures:
+            if name in t.metrics:
                 row.figures.setdefault(name, Spread([])).values.append(
-                    metrics[name])
-    for row in rows.values():
-        idle = rows.get((row.base, row.flavour, 0))
-        if idle and 'pass1_us' in idle.figures and 'pass1_us' in row.figures:
-            ref = idle.figures['pass1_us'].median
-            if ref > 0:
-                row.vs_idle = row.figures['pass1_us'].median / ref
-    return sorted(rows.values(), key=lambda r: (r.base, r.k, r.flavour))
+                    t.metrics[name])
+    for (section, base, name, flavour), row in rows.items():
+        if section == REAP.name:
+            # pass 1 over the idle VMA's of the same size, same flavour
+            idle = '0' + name[len(name.split(',')[0]):]
+            row.ratio = _ratio(row, rows.get((section, base, idle, flavour)),
+                               'pass1_us', inverse=False)
+        elif section == FASTPATH.name and flavour != BASELINE:
+            # baseline's time over this flavour's: above 1 is faster
+            row.ratio = _ratio(row, rows.get((section, base, name, BASELINE)),
+                               'ns', inverse=True)
+    return sorted(rows.values(), key=lambda r: (
+        SECTIONS.index(r.section), r.order))
+
+
+def _ratio(row: Row, ref: Row | None, figure: str,
+           inverse: bool) -> float | None:
+    if ref is None or figure not in ref.figures or figure not in row.figures:
+        return None
+    mine, theirs = row.figures[figure].median, ref.figures[figure].median
+    if inverse:
+        return theirs / mine if mine > 0 else None
+    return mine / theirs if theirs > 0 else None
 
 
 def table(rows: list[Row], trials: int) -> str:
-    """The plain-text and markdown table (min/median/max when they differ)."""
-    head = ['base', 'k', 'flavour'] + [
-        f'{h} ({u})' if u else h for _, h, _, u in FIGURES] + ['vs k=0']
-    lines = ['| ' + ' | '.join(head) + ' |',
-             '|' + ' --- |' * len(head)]
-    for r in rows:
-        cells = [r.base, str(r.k), r.flavour]
-        for name, _, scale, _ in FIGURES:
-            s = r.figures.get(name)
-            cells.append(s.text(scale) if s else '-')
-        cells.append(f'{r.vs_idle:.2f}x' if r.vs_idle is not None else '-')
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    lines.append('')
-    lines.append(f'{trials} trial(s) per row; a cell is min/median/max, or '
-                 'one value when all trials agree.')
-    return '\n'.join(lines) + '\n'
+    """One markdown table per section that has rows (min/median/max when
+    the trials differ)."""
+    out = []
+    for section in SECTIONS:
+        mine = [r for r in rows if r.section is section]
+        if not mine:
+            continue
+        head = ['base', section.row_heading, 'flavour'] + [
+            f'{h} ({u})' if u else h for _, h, _, u in section.figures]
+        if section.ratio_heading:
+            head.append(section.ratio_heading)
+        out += [f'### {section.title}', '',
+                '| ' + ' | '.join(head) + ' |',
+                '|' + ' --- |' * len(head)]
+        for r in mine:
+            cells = [r.base, r.row, r.flavour]
+            for name, _, scale, _ in section.figures:
+                s = r.figures.get(name)
+                cells.append(s.text(scale) if s else '-')
+            if section.ratio_heading:
+                cells.append(f'{r.ratio:.2f}x' if r.ratio is not None
+                             else '-')
+            out.append('| ' + ' | '.join(cells) + ' |')
+        out.append('')
+    out.append(f'{trials} trial(s) per row unless a scenario asks for '
+               'fewer; a cell is min/median/max, or one value when all '
+               'trials agree.')
+    return '\n'.join(out) + '\n'
 
 
 def to_json(rows: list[Row], trials: int, command: str) -> dict:
@@ -108,10 +243,59 @@ def to_json(rows: list[Row], trials: int, command: str) -> dict:
         'command': command,
         'trials': trials,
         'rows': [{
-            'base': r.base, 'flavour': r.flavour, 'k': r.k,
-            'vs_idle': r.vs_idle,
+            'section': r.section.name, 'base': r.base, 'flavour': r.flavour,
+            'row': r.row, 'ratio': r.ratio,
             'figures': {n: {'min': s.low, 'median': s.median,
                             'max': s.high, 'values': s.values}
                         for n, s in r.figures.items()},
         } for r in rows],
     }
+
+
+def write_plot(rows: list[Row], directory: Path) -> Path | None:
+    """bench.dat, bench.gp and (with gnuplot) bench.png in @directory: the
+    reaper's pass 1 and pass 2 times against k, per flavour, log-log (k = 0
+    drawn at 0.5). None if there is nothing to draw or no gnuplot."""
+    reap = [r for r in rows if r.section is REAP and r.row.isdigit() and
+            'pass1_us' in r.figures]
+    if not reap:
+        return None
+    blocks, plots = [], []
+    flavours = sorted({r.flavour for r in reap},
+                      key=lambda f: (f != BASELINE, f))
+    for i, flavour in enumerate(flavours):
+        lines = [f'# {flavour}: k pass1_ms (min median max) '
+                 'pass2_ms (min median max)']
+        for r in sorted((r for r in reap if r.flavour == flavour),
+                        key=lambda r: int(r.row)):
+            k = int(r.row) or 0.5
+            p1 = r.figures['pass1_us']
+            p2 = r.figures.get('pass2_us', p1)
+            lines.append(f'{k} {p1.low / 1e3:.4f} {p1.median / 1e3:.4f} '
+                         f'{p1.high / 1e3:.4f} {p2.low / 1e3:.4f} '
+                         f'{p2.median / 1e3:.4f} {p2.high / 1e3:.4f}')
+        blocks.append('\n'.join(lines))
+        plots.append(f"'bench.dat' index {i} using 1:3:2:4 with yerrorlines "
+                     f"linecolor {i + 1} linewidth 2 "
+                     f"title '{flavour}, pass 1'")
+        plots.append(f"'bench.dat' index {i} using 1:6:5:7 with yerrorlines "
+                     f"linecolor {i + 1} dashtype 2 linewidth 2 "
+                     f"title '{flavour}, pass 2 (nothing left to free)'")
+    (directory / 'bench.dat').write_text('\n\n\n'.join(blocks) + '\n')
+    script = directory / 'bench.gp'
+    script.write_text('\n'.join([
+        'set terminal pngcairo size 800,520 noenhanced',
+        "set output 'bench.png'",
+        'set title "One reaper pass (process_mrelease) over a 1 GiB VMA '
+        'with k busy ranges"',
+        "set xlabel 'busy ranges k (k = 0 at 0.5)'",
+        "set ylabel 'guest ms (min, median, max)'",
+        'set logscale xy',
+        'set key top left font ",9"',
+        'plot ' + ', \\\n     '.join(plots),
+    ]) + '\n')
+    if not shutil.which('gnuplot'):
+        return None
+    res = subprocess.run(['gnuplot', script.name], cwd=directory,
+                         capture_output=True, text=True)
+    return directory / 'bench.png' if res.returncode == 0 else None

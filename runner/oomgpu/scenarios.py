@@ -36,6 +36,8 @@ class Scenario:
     script: str = ''
     # How emugpu's notifier answers the OOM reaper
     policy: str = 'precise'
+    # make bench: at most this many boots of it (0: as many as asked)
+    trials: int = 0
 
     def kernel_args(self, base_args: tuple[str, ...] = (),
                     time_travel_ok: bool = True) -> list[str]:
@@ -113,5 +115,6 @@ def load_catalogue(path: Path) -> Catalogue:
                 time_travel=bool(entry['time_travel']),
                 cmdline=tuple(entry.get('cmdline', ())), expect=expect,
                 oom_victim=entry.get('oom_victim', ''),
-                reproduces=reproduces, script=script, policy=policy)
+                reproduces=reproduces, script=script, policy=policy,
+                trials=int(entry.get('trials', 0)))
     return cat

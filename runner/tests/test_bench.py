@@ -1,40 +1,92 @@
-"""make bench's summary: spreads per (base, flavour, k), ratio to k = 0."""
+"""make bench's summary: spreads per section, base, row and flavour, and
+each section's ratio."""
 
+import tempfile
 import unittest
+from pathlib import Path
 
-from oomgpu.bench import summarise, table, to_json
+from oomgpu.bench import Trial, summarise, table, to_json, write_plot
 
 
-def _trial(flavour: str, k: int, us: float, calls: int) -> tuple:
-    return ('7.3', flavour, {'k': k, 'pass1_us': us, 'pass1_calls': calls,
-                             'pass1_reaped_kb': 1024.0, 'pass2_us': 10.0})
+def _reap(flavour: str, k: int, us: float, calls: int) -> Trial:
+    return Trial('reap', '7.3', flavour, str(k),
+                 {'k': k, 'pass1_us': us, 'pass1_calls': calls,
+                  'pass1_reaped_kb': 1024.0, 'pass2_us': 10.0})
+
+
+def _fast(flavour: str, op: str, ns: float) -> Trial:
+    return Trial('fastpath', '7.3', flavour, op, {'ns': ns})
 
 
 class BenchTest(unittest.TestCase):
-    def test_spreads_and_ratio_to_idle(self) -> None:
+    def test_reap_spreads_and_ratio_to_idle(self) -> None:
         rows = summarise([
-            _trial('patched', 0, 100.0, 0), _trial('patched', 0, 300.0, 0),
-            _trial('patched', 10, 220.0, 10),
-            _trial('patched', 10, 180.0, 10),
-            _trial('baseline', 10, 5.0, 1),
-            ('7.3', 'patched', {'oom_kills': 1.0}),   # not a bench trial
+            _reap('patched', 0, 100.0, 0), _reap('patched', 0, 300.0, 0),
+            _reap('patched', 10, 220.0, 10), _reap('patched', 10, 180.0, 10),
+            _reap('baseline', 10, 5.0, 1),
+            Trial('reap', '7.3', 'patched', '0, 4096 MiB VMA',
+                  {'pass1_us': 400.0}),
+            Trial('reap', '7.3', 'patched', '10, 4096 MiB VMA',
+                  {'pass1_us': 600.0}),
         ])
-        self.assertEqual([(r.flavour, r.k) for r in rows],
-                         [('patched', 0), ('baseline', 10), ('patched', 10)])
+        self.assertEqual([(r.flavour, r.row) for r in rows],
+                         [('patched', '0'), ('baseline', '10'),
+                          ('patched', '10'), ('patched', '0, 4096 MiB VMA'),
+                          ('patched', '10, 4096 MiB VMA')])
+        self.assertAlmostEqual(rows[4].ratio, 1.5)   # against its own k=0
         busy = rows[2]
         self.assertEqual(busy.figures['pass1_us'].low, 180.0)
         self.assertEqual(busy.figures['pass1_us'].median, 200.0)
-        self.assertAlmostEqual(busy.vs_idle, 1.0)
-        self.assertIsNone(rows[1].vs_idle)      # no baseline k=0 trial
+        self.assertAlmostEqual(busy.ratio, 1.0)
+        self.assertIsNone(rows[1].ratio)      # no baseline k=0 trial
         text = table(rows, 2)
+        self.assertIn('### Reaper pass cost vs busy ranges', text)
         self.assertIn('| 7.3 | 10 | patched | 0.18/0.2/0.22 | 10 | 1 |',
                       text)
         self.assertIn('| 7.3 | 10 | baseline | 0.005 | 1 | 1 | 0.01 | - |',
                       table([rows[1]], 1))
-        self.assertIn('| 7.3 | 0 | patched | 0.1/0.2/0.3 | 0 |',
-                      table([rows[0]], 1))
         self.assertEqual(to_json(rows, 2, 'make bench')['rows'][2]
                          ['figures']['pass1_calls']['median'], 10)
+
+    def test_fastpath_speed_is_baseline_over_patched(self) -> None:
+        rows = summarise([
+            _fast('baseline', 'munmap', 1000.0),
+            _fast('patched', 'munmap', 1100.0),
+            _fast('patched', 'munmap', 900.0),
+            _fast('baseline', 'madv_dontneed', 400.0),
+            _fast('patched', 'madv_dontneed', 500.0),
+        ])
+        # operations in the program's order, baseline first
+        self.assertEqual([(r.row, r.flavour) for r in rows],
+                         [('madv_dontneed', 'baseline'),
+                          ('madv_dontneed', 'patched'),
+                          ('munmap', 'baseline'), ('munmap', 'patched')])
+        self.assertIsNone(rows[0].ratio)
+        self.assertAlmostEqual(rows[1].ratio, 0.8)
+        self.assertAlmostEqual(rows[3].ratio, 1.0)
+        self.assertIn('| 7.3 | munmap | patched | 0.9/1/1.1 | 1.00x |',
+                      table(rows, 2))
+
+    def test_sections_in_order_and_plot_data(self) -> None:
+        rows = summarise([
+            Trial('episodes', '7.3', 'patched', 'xe',
+                  {'episodes': 100, 'collateral_kills': 0}),
+            Trial('kill', '7.3', 'baseline', 'xe',
+                  {'kill_giveup_s': 3.1, 'collateral': 2}),
+            _reap('patched', 0, 100.0, 0), _reap('patched', 1000, 90.0, 1000),
+        ])
+        self.assertEqual([r.section.name for r in rows],
+                         ['reap', 'reap', 'kill', 'episodes'])
+        text = table(rows, 1)
+        self.assertLess(text.index('### Reaper'), text.index('### OOM kill'))
+        self.assertIn('| 7.3 | xe | baseline | - | 3.1 | - | 2 |', text)
+        self.assertIn('| 7.3 | xe | patched | 100 | 0 | - |', text)
+        with tempfile.TemporaryDirectory() as d:
+            write_plot(rows, Path(d))
+            data = (Path(d) / 'bench.dat').read_text()
+            self.assertIn('0.5 0.1000 0.1000 0.1000', data)   # k = 0
+            self.assertIn('1000 0.0900', data)
+            self.assertTrue((Path(d) / 'bench.gp').exists())
 
 
 if __name__ == '__main__':
