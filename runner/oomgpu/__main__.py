@@ -290,7 +290,8 @@ def _bench(args: argparse.Namespace, tree: Tree) -> int:
     (results / 'bench.md').write_text(md)
     if args.docs:
         args.docs.mkdir(parents=True, exist_ok=True)
-        (args.docs / 'bench.md').write_text(md)
+        (args.docs / 'bench.md').write_text(
+            md + bench.kept_analysis(args.docs / 'bench.md'))
         if plot:
             shutil.copy2(plot, args.docs / plot.name)
         log(f'wrote {args.docs / "bench.md"}')

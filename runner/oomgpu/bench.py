@@ -252,6 +252,21 @@ def to_json(rows: list[Row], trials: int, command: str) -> dict:
     }
 
 
+# In docs/bench.md, what follows this line is written by hand and kept when
+# make bench writes the tables again.
+ANALYSIS_MARK = '<!-- written by hand below; make bench keeps it -->'
+
+
+def kept_analysis(path: Path) -> str:
+    """The hand-written part of @path (from ANALYSIS_MARK on), or ''."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return ''
+    at = text.find(ANALYSIS_MARK)
+    return '\n' + text[at:] if at >= 0 else ''
+
+
 def write_plot(rows: list[Row], directory: Path) -> Path | None:
     """bench.dat, bench.gp and (with gnuplot) bench.png in @directory: the
     reaper's pass 1 and pass 2 times against k, per flavour, log-log (k = 0

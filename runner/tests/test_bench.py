@@ -5,7 +5,8 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from oomgpu.bench import Trial, summarise, table, to_json, write_plot
+from oomgpu.bench import (ANALYSIS_MARK, Trial, kept_analysis, summarise,
+                          table, to_json, write_plot)
 
 
 def _reap(flavour: str, k: int, us: float, calls: int) -> Trial:
@@ -87,6 +88,16 @@ class BenchTest(unittest.TestCase):
             self.assertIn('0.5 0.1000 0.1000 0.1000', data)   # k = 0
             self.assertIn('1000 0.0900', data)
             self.assertTrue((Path(d) / 'bench.gp').exists())
+
+    def test_hand_written_analysis_is_kept(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            doc = Path(d) / 'bench.md'
+            self.assertEqual(kept_analysis(doc), '')
+            doc.write_text('# make bench\n| old table |\n')
+            self.assertEqual(kept_analysis(doc), '')
+            doc.write_text(f'| old table |\n{ANALYSIS_MARK}\nIt shows.\n')
+            self.assertEqual(kept_analysis(doc),
+                             f'\n{ANALYSIS_MARK}\nIt shows.\n')
 
 
 if __name__ == '__main__':
