@@ -28,9 +28,10 @@
 #define DRIVER_MINOR	1
 
 unsigned int emugpu_job_timeout_ms = 10000;
-module_param_named(job_timeout_ms, emugpu_job_timeout_ms, uint, 0644);
+/* The scheduler's timeout is fixed when it is created: read-only. */
+module_param_named(job_timeout_ms, emugpu_job_timeout_ms, uint, 0444);
 MODULE_PARM_DESC(job_timeout_ms,
-		 "A running job is stopped with -ETIMEDOUT after this long (default and at most 10000)");
+		 "A running job is stopped with -ETIMEDOUT after this long (default and at most 10000; set when the module loads)");
 
 static const char * const emugpu_policy_names[] = {
 	[EMUGPU_POLICY_PRECISE] = "precise",

@@ -4,9 +4,12 @@
  *
  * Objects and the lock that protects them:
  *
- *  emugpu_device   one per system; the engine (an ordered workqueue: one
- *                  hardware queue), the fence context, the counters.
- *  emugpu_file     one per open file; a VM, its live jobs and its fences.
+ *  emugpu_device   one per system; the DRM GPU scheduler of its one
+ *                  hardware queue, the engine that plays that queue (an
+ *                  ordered workqueue), the counters.
+ *  emugpu_file     one per open file; a scheduler entity (its queue of
+ *                  jobs and its fence timeline), a VM, its live jobs and
+ *                  their fences.
  *  emugpu_vm       the device address space of a file: mappings in an
  *                  interval tree by device address, under vm->lock (VM
  *                  operations and submit's lookups). vm->notifier_lock is
@@ -23,7 +26,8 @@
  *                  the device page table (one struct page * per page).
  *  emugpu_userptr  a GEM object mirroring process memory through an mmu
  *                  interval notifier; never pinned.
- *  emugpu_job      commands over device addresses, with a dma_fence.
+ *  emugpu_job      commands over device addresses: a drm_sched_job, whose
+ *                  finished fence is the one users and the notifier see.
  *
  * See docs/emugpu.md in the oomgpu project for the design.
  */
@@ -45,6 +49,7 @@
 #include <drm/drm_file.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_gem_shmem_helper.h>
+#include <drm/gpu_scheduler.h>
 
 struct dentry;
 struct dmem_cgroup_region;
@@ -89,15 +94,23 @@ struct emugpu_device {
 	struct drm_device drm;
 	struct faux_device *fdev;
 
-	/* The engine: one ordered queue, jobs run one at a time. */
+	/*
+	 * The one hardware queue: the scheduler hands it one job at a time
+	 * (credit limit 1), and the engine, an ordered workqueue, runs it.
+	 */
+	struct drm_gpu_scheduler sched;
 	struct workqueue_struct *engine;
-	/* Woken when a job is cancelled or released. */
+	/* Woken when a job is cancelled, released or timed out. */
 	wait_queue_head_t engine_wait;
 	/*
-	 * Of every job's fence: a fence may outlive its file (a notifier
-	 * waiting for it holds a reference), so not the file's.
+	 * The hardware fences, one timeline: numbered when the scheduler
+	 * hands a job to the engine (only the scheduler's ordered submit
+	 * queue does), so they signal in order. A fence may outlive its file
+	 * (a finished fence holds its hardware fence), so not the file's.
 	 */
 	spinlock_t fence_lock;
+	u64 fence_context;
+	u64 fence_seqno;
 
 	/* Open files, for debugfs. */
 	struct mutex files_lock;
@@ -140,15 +153,19 @@ struct emugpu_file {
 	struct list_head link;		/* in edev->files */
 
 	/*
-	 * The file's timeline: its own fence context, numbered by the seqno
-	 * the user gets (from 1, never reused). The last EMUGPU_FILE_FENCES
-	 * fences are kept, at seqno % EMUGPU_FILE_FENCES, for WAIT: older
-	 * ones are dropped, and a SUBMIT that would drop an unsignalled one
-	 * fails with -EBUSY. Under fences_lock, which also orders numbering
-	 * with queueing, so the file's fences signal in seqno order.
+	 * The file's queue: its jobs run in the order they were pushed, and
+	 * their finished fences are the entity's timeline, numbered by the
+	 * seqno the user gets (from 1, never reused).
+	 */
+	struct drm_sched_entity entity;
+	/*
+	 * The last EMUGPU_FILE_FENCES finished fences are kept, at seqno %
+	 * EMUGPU_FILE_FENCES, for WAIT: older ones are dropped, and a SUBMIT
+	 * that would drop an unsignalled one fails with -EBUSY. Under
+	 * fences_lock, the lock drm_sched_job_arm() and
+	 * drm_sched_entity_push_job() need around them.
 	 */
 	spinlock_t fences_lock;
-	u64 fence_context;
 	u64 last_seqno;
 	struct dma_fence **fences;
 	/* Jobs not yet ended, for JOB_RELEASE and for release. */
@@ -228,6 +245,8 @@ enum emugpu_job_state {
 /* job->flags */
 #define EMUGPU_JOB_CANCEL	0	/* end as soon as possible */
 #define EMUGPU_JOB_RELEASE	1	/* end the SPIN command */
+#define EMUGPU_JOB_TIMEDOUT	2	/* the scheduler's timeout: end */
+#define EMUGPU_JOB_HW_FENCE	3	/* hw_fence is initialised */
 
 /* Pages [first, last] of a mapping that a command reads or writes. */
 struct emugpu_use {
@@ -248,17 +267,20 @@ struct emugpu_cmd {
 };
 
 struct emugpu_job {
-	struct work_struct work;
+	struct drm_sched_job base;
+	struct work_struct work;	/* on the engine */
 	struct emugpu_file *efile;
 	struct emugpu_vm *vm;		/* holds a reference */
 	struct list_head link;		/* in efile->jobs */
 	struct list_head vm_link;	/* in vm->jobs, while published */
-	struct dma_fence *fence;	/* holds a reference */
+	/* The scheduler's finished fence, once armed; holds a reference */
+	struct dma_fence *fence;
+	/* What the engine signals; the scheduler's "parent" fence */
+	struct dma_fence *hw_fence;
 	u64 seqno;			/* what the user waits for */
 	/* enum emugpu_job_state; written under vm->notifier_lock once queued */
 	int state;
 	unsigned long flags;
-	unsigned long deadline;		/* jiffies, set when it starts */
 	u64 started_ns;			/* ktime, when it started; or 0 */
 	unsigned long *pfns;		/* EMUGPU_FAULT_CHUNK entries, for SUBMIT */
 	unsigned int ncmds;
@@ -309,10 +331,11 @@ enum emugpu_notifier_policy {
 extern int emugpu_notifier_policy;
 
 /*
- * The most a job may run, in ms. A SPIN ends when userspace says so, so
- * its fence is one that userspace controls: cap it as vgem caps its fences
- * (10 s), whatever the parameter says, so that no dma_fence stays
- * unsignalled for long.
+ * The most a job may run, in ms: the scheduler's job timeout, fixed when
+ * the module loads. A SPIN ends when userspace says so, so its fence is
+ * one that userspace controls: cap it as vgem caps its fences (10 s),
+ * whatever the parameter says, so that no dma_fence stays unsignalled for
+ * long.
  */
 #define EMUGPU_JOB_TIMEOUT_MAX_MS	10000U
 

@@ -2,23 +2,30 @@
 /*
  * emugpu engine: jobs, their fences, and the CPU that plays the GPU.
  *
- * The engine is one ordered workqueue, a single hardware queue: jobs run
- * one at a time in submission order. SUBMIT faults in every user page
- * the job uses, in the submitting process (a slow or blocking mapping
- * stalls only that process), and publishes the job under
- * vm->notifier_lock once they are all present: from then on its pages
- * are "on the hardware", and the notifier waits for (blockable) or
+ * Jobs go through the DRM GPU scheduler: each file has an entity (its
+ * queue and fence timeline), and the device one scheduler for its single
+ * hardware queue, with a credit limit of one, so jobs run one at a time.
+ * The scheduler waits for a job's in-fences (a syncobj, the buffer
+ * objects' reservations), hands it to run_job(), which queues it on the
+ * engine, an ordered workqueue that plays the GPU, and times it out.
+ *
+ * SUBMIT faults in every user page the job uses, in the submitting
+ * process (a slow or blocking mapping stalls only that process), and
+ * publishes the job under vm->notifier_lock once they are all present,
+ * in the same critical section as it arms and pushes it: from then on its
+ * pages are "on the hardware", and the notifier waits for (blockable) or
  * refuses (not blockable) every published job that uses them. A job goes
  *
  *   QUEUED -> RUNNING -> DONE
  *
  * and nothing after publication allocates, takes mmap_lock or faults:
- * the whole life of the fence is a signalling critical section
- * (dma_fence_begin_signalling()), because reclaim can wait for any
- * published job through the notifier; lockdep checks it. RUNNING sleeps
- * only on its own cancellation, release and deadline.
+ * run_job() only numbers a fence and queues work, and the engine runs the
+ * job inside dma_fence_begin_signalling(), because reclaim can wait for
+ * any published job through the notifier; lockdep checks it. RUNNING
+ * sleeps only on its own cancellation, release and timeout.
  *
- * Every job ends within the job timeout of starting to run: a cancelled or
+ * Every job ends within the job timeout of starting to run: the
+ * scheduler's timeout handler asks the engine to stop it, a cancelled or
  * timed-out job stops at its next page, and SPIN sleeps on a wait queue,
  * never spinning, so UML's time-travel mode works.
  */
@@ -49,7 +56,7 @@ static const char *emugpu_fence_timeline_name(struct dma_fence *fence)
 	return "engine";
 }
 
-/* A job's fence, counted while it lives. */
+/* A job's hardware fence, counted while it lives. */
 struct emugpu_fence {
 	struct dma_fence base;		/* first: dma_fence_free() frees it */
 	struct emugpu_device *edev;
@@ -118,6 +125,11 @@ int emugpu_cmd_check(const struct drm_emugpu_cmd *cmd)
 	default:
 		return -EINVAL;
 	}
+}
+
+static struct emugpu_job *to_emugpu_job(struct drm_sched_job *sched_job)
+{
+	return container_of(sched_job, struct emugpu_job, base);
 }
 
 /* Does the job use user addresses [@start, @end) of @up? */
@@ -240,19 +252,30 @@ static int emugpu_job_add_cmd(struct emugpu_job *job,
 	return 0;
 }
 
+/*
+ * After the job's finished fence has signalled (free_job), or when SUBMIT
+ * fails before it armed the job. May sleep: not in a signalling section.
+ */
 static void emugpu_job_free(struct emugpu_job *job)
 {
 	struct emugpu_device *edev = job->vm->edev;
 	struct emugpu_file *efile = job->efile;
 	unsigned int i;
 
+	/* A job the scheduler killed never reached the engine's end. */
+	spin_lock(&efile->jobs_lock);
+	list_del(&job->link);
+	spin_unlock(&efile->jobs_lock);
 	for (i = 0; i < job->nuses; i++)
 		emugpu_mapping_put(job->uses[i].map);
-	/* The fence is initialised when the job gets its seqno. */
-	if (job->seqno)
-		dma_fence_put(job->fence);
+	if (job->base.s_fence)
+		drm_sched_job_cleanup(&job->base);
+	dma_fence_put(job->fence);
+	/* The hardware fence is initialised when the engine gets the job. */
+	if (test_bit(EMUGPU_JOB_HW_FENCE, &job->flags))
+		dma_fence_put(job->hw_fence);
 	else
-		kfree(job->fence);
+		kfree(job->hw_fence);
 	kfree(job->pfns);
 	kfree(job->cmds);
 	emugpu_vm_put(job->vm);
@@ -264,9 +287,10 @@ static void emugpu_job_free(struct emugpu_job *job)
 
 static void emugpu_job_run(struct work_struct *work);
 
-static struct emugpu_job *emugpu_job_alloc(struct emugpu_file *efile,
+static struct emugpu_job *emugpu_job_alloc(struct drm_file *file,
 					   unsigned int count)
 {
+	struct emugpu_file *efile = file->driver_priv;
 	struct emugpu_fence *ef;
 	struct emugpu_job *job;
 
@@ -287,9 +311,12 @@ static struct emugpu_job *emugpu_job_alloc(struct emugpu_file *efile,
 	ef = kzalloc_obj(*ef, GFP_KERNEL_ACCOUNT);
 	if (ef) {
 		ef->edev = efile->edev;
-		job->fence = &ef->base;
+		job->hw_fence = &ef->base;
 	}
-	if (!job->cmds || !job->pfns || !job->fence) {
+	if (!job->cmds || !job->pfns || !job->hw_fence ||
+	    drm_sched_job_init(&job->base, &efile->entity, 1, efile,
+			       file->client_id)) {
+		/* drm_sched_job_init() leaves s_fence NULL when it fails. */
 		emugpu_job_free(job);
 		return NULL;
 	}
@@ -352,16 +379,31 @@ static int emugpu_job_fault(struct emugpu_job *job)
 	return 0;
 }
 
+/* Does the job write to buffer object @obj through any of its uses? */
+static bool emugpu_job_writes(struct emugpu_job *job,
+			      struct drm_gem_object *obj)
+{
+	unsigned int i;
+
+	for (i = 0; i < job->nuses; i++)
+		if (job->uses[i].map->obj == obj && job->uses[i].write)
+			return true;
+	return false;
+}
+
 /*
  * Locks the reservation objects of the buffer objects the job uses, with
- * a fence slot each, for emugpu_job_fence_bos(). -EFAULT if one of them
- * was purged or may be (DONTNEED): the device does not start on memory
- * the kernel may take away.
+ * a fence slot each, for emugpu_job_fence_bos(), and makes the job wait
+ * for the fences in them that it must (implicit sync: a write waits for
+ * all, a read for writers). -EFAULT if one of them was purged or may be
+ * (DONTNEED): the device does not start on memory the kernel may take
+ * away.
  */
 static int emugpu_job_lock_bos(struct emugpu_job *job, struct drm_exec *exec)
 {
 	struct drm_gem_object *obj;
 	unsigned int i;
+	bool write;
 	int ret;
 
 	drm_exec_until_all_locked(exec) {
@@ -375,23 +417,17 @@ static int emugpu_job_lock_bos(struct emugpu_job *job, struct drm_exec *exec)
 				return ret;
 		}
 	}
-	drm_exec_for_each_locked_object(exec, obj)
+	drm_exec_for_each_locked_object(exec, obj) {
 		if (!emugpu_is_vram(obj) &&
 		    to_drm_gem_shmem_obj(obj)->madv != EMUGPU_MADV_WILLNEED)
 			return -EFAULT;
+		write = emugpu_job_writes(job, obj);
+		ret = drm_sched_job_add_implicit_dependencies(&job->base, obj,
+							      write);
+		if (ret)
+			return ret;
+	}
 	return 0;
-}
-
-/* Does the job write to buffer object @obj through any of its uses? */
-static bool emugpu_job_writes(struct emugpu_job *job,
-			      struct drm_gem_object *obj)
-{
-	unsigned int i;
-
-	for (i = 0; i < job->nuses; i++)
-		if (job->uses[i].map->obj == obj && job->uses[i].write)
-			return true;
-	return false;
 }
 
 /*
@@ -408,6 +444,25 @@ static void emugpu_job_fence_bos(struct emugpu_job *job,
 		dma_resv_add_fence(obj->resv, job->fence,
 				   emugpu_job_writes(job, obj) ?
 				   DMA_RESV_USAGE_WRITE : DMA_RESV_USAGE_READ);
+}
+
+/*
+ * The job waits for the fence of @handle (at timeline @point, or the
+ * binary syncobj's fence if 0) before the engine gets it. Not
+ * drm_sched_job_add_syncobj_dependency(): its point is 32 bits.
+ */
+static int emugpu_job_add_in_syncobj(struct emugpu_job *job,
+				     struct drm_file *file, u32 handle,
+				     u64 point)
+{
+	struct dma_fence *fence;
+	int ret;
+
+	ret = drm_syncobj_find_fence(file, handle, point, 0, &fence);
+	if (ret)
+		return ret;
+	/* Takes the reference, also when it fails. */
+	return drm_sched_job_add_dependency(&job->base, fence);
 }
 
 /*
@@ -442,7 +497,6 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 {
 	struct drm_emugpu_submit *args = data;
 	struct emugpu_file *efile = file->driver_priv;
-	struct emugpu_device *edev = efile->edev;
 	struct emugpu_vm *vm = efile->vm;
 	struct dma_fence **slot, *dropped;
 	struct drm_emugpu_cmd *ucmds;
@@ -455,7 +509,8 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	u64 seqno;
 	int ret;
 
-	if (args->flags || args->pad || (args->out_point && !args->out_syncobj))
+	if (args->flags || (args->out_point && !args->out_syncobj) ||
+	    (args->in_point && !args->in_syncobj))
 		return -EINVAL;
 	if (!args->count || args->count > EMUGPU_MAX_CMDS)
 		return -EINVAL;
@@ -476,9 +531,15 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	}
 
 	ret = -ENOMEM;
-	job = emugpu_job_alloc(efile, args->count);
+	job = emugpu_job_alloc(file, args->count);
 	if (!job)
 		goto out_free_ucmds;
+	if (args->in_syncobj) {
+		ret = emugpu_job_add_in_syncobj(job, file, args->in_syncobj,
+						args->in_point);
+		if (ret)
+			goto out_free_job;
+	}
 
 	ret = 0;
 	mutex_lock(&vm->lock);
@@ -512,9 +573,10 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	}
 
 	/*
-	 * The file's fences must signal in seqno order: number and queue the
-	 * job under one lock. Its slot holds the fence of the job
-	 * EMUGPU_FILE_FENCES before; that one is dropped, if it is done.
+	 * Arm and push under one lock, so that the entity's fences are
+	 * numbered in the order its jobs queue. The job's slot holds the
+	 * fence of the job EMUGPU_FILE_FENCES before; that one is dropped,
+	 * if it is done.
 	 */
 	spin_lock(&efile->fences_lock);
 	seqno = efile->last_seqno + 1;
@@ -526,14 +588,15 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 		ret = -EBUSY;
 		goto out_exec_fini;
 	}
-	dma_fence_init(job->fence, &emugpu_fence_ops, &edev->fence_lock,
-		       efile->fence_context, seqno);
-	atomic_inc(&edev->stats.fences);
+	drm_sched_job_arm(&job->base);
+	job->fence = dma_fence_get(&job->base.s_fence->finished);
+	/* The entity numbers its fences from 1, as the file does. */
+	WARN_ON_ONCE(job->fence->seqno != lower_32_bits(seqno));
 	efile->last_seqno = seqno;
 	job->seqno = seqno;
 	job->state = EMUGPU_JOB_QUEUED;
 	*slot = dma_fence_get(job->fence);
-	/* The engine may end and free the job once it is queued. */
+	/* The job may end and be freed once it is pushed. */
 	if (syncobj)
 		out_fence = dma_fence_get(job->fence);
 	emugpu_job_fence_bos(job, &exec);
@@ -542,7 +605,7 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 	spin_lock(&efile->jobs_lock);
 	list_add_tail(&job->link, &efile->jobs);
 	spin_unlock(&efile->jobs_lock);
-	queue_work(edev->engine, &job->work);
+	drm_sched_entity_push_job(&job->base);
 	spin_unlock(&efile->fences_lock);
 	mutex_unlock(&vm->notifier_lock);
 	drm_exec_fini(&exec);
@@ -597,22 +660,30 @@ static int emugpu_job_start(struct emugpu_job *job)
 	}
 	WARN_ON(vm->active_job);
 	vm->active_job = job;
-	job->deadline = jiffies + msecs_to_jiffies(emugpu_job_timeout());
 	job->started_ns = ktime_get_ns();
 	emugpu_job_set_state(job, EMUGPU_JOB_RUNNING);
 	mutex_unlock(&vm->notifier_lock);
 	return 0;
 }
 
+/* Why a running job must end now, or 0. */
+static int emugpu_job_stop_reason(struct emugpu_job *job)
+{
+	if (test_bit(EMUGPU_JOB_TIMEDOUT, &job->flags))
+		return -ETIMEDOUT;
+	if (test_bit(EMUGPU_JOB_CANCEL, &job->flags))
+		return -ECANCELED;
+	return 0;
+}
+
 /* Stops a running job at a page boundary when it must end. */
 static int emugpu_job_should_stop(struct emugpu_job *job)
 {
-	if (test_bit(EMUGPU_JOB_CANCEL, &job->flags))
-		return -ECANCELED;
-	if (time_after(jiffies, job->deadline))
-		return -ETIMEDOUT;
-	cond_resched();
-	return 0;
+	int ret = emugpu_job_stop_reason(job);
+
+	if (!ret)
+		cond_resched();
+	return ret;
 }
 
 /*
@@ -704,27 +775,34 @@ static int emugpu_exec_checksum(struct emugpu_job *job,
 
 static bool emugpu_spin_over(struct emugpu_job *job)
 {
-	return test_bit(EMUGPU_JOB_CANCEL, &job->flags) ||
+	return emugpu_job_stop_reason(job) ||
 	       test_bit(EMUGPU_JOB_RELEASE, &job->flags);
 }
 
-/* Holds the source range busy, sleeping, until an event ends it. */
+/*
+ * Holds the source range busy, sleeping, until an event ends it: a
+ * release, a cancellation, its own time limit, or the scheduler's timeout
+ * (a limit beyond the timeout is none).
+ */
 static int emugpu_exec_spin(struct emugpu_job *job, struct emugpu_cmd *cmd)
 {
 	struct emugpu_device *edev = job->vm->edev;
-	unsigned long until = job->deadline, now;
 	u64 limit_ns = (u64)emugpu_job_timeout() * NSEC_PER_MSEC;
+	bool timed = cmd->value && cmd->value <= limit_ns;
+	unsigned long until = jiffies + nsecs_to_jiffies(cmd->value), now;
+	int ret;
 
-	if (cmd->value && cmd->value <= limit_ns)
-		until = jiffies + nsecs_to_jiffies(cmd->value);
 	for (;;) {
-		if (test_bit(EMUGPU_JOB_CANCEL, &job->flags))
-			return -ECANCELED;
+		ret = emugpu_job_stop_reason(job);
+		if (ret)
+			return ret;
 		if (test_bit(EMUGPU_JOB_RELEASE, &job->flags))
 			return 0;
+		if (!timed) {
+			wait_event(edev->engine_wait, emugpu_spin_over(job));
+			continue;
+		}
 		now = jiffies;
-		if (time_after_eq(now, job->deadline))
-			return -ETIMEDOUT;
 		if (time_after_eq(now, until))
 			return 0;
 		wait_event_timeout(edev->engine_wait, emugpu_spin_over(job),
@@ -758,10 +836,27 @@ static int emugpu_job_execute(struct emugpu_job *job)
 	return ret;
 }
 
-/* DONE: the job leaves its file and the VM, then its fence signals. */
-static void emugpu_job_end(struct emugpu_job *job, int err)
+/* The counters and the trace of a job that ended with @err. */
+static void emugpu_job_count(struct emugpu_job *job, int err)
 {
 	struct emugpu_stats *stats = &job->vm->edev->stats;
+
+	trace_emugpu_job(job->seqno, EMUGPU_JOB_DONE, err);
+	atomic64_inc(&stats->jobs_done);
+	if (err) {
+		atomic64_inc(&stats->jobs_failed);
+		if (err == -ETIMEDOUT)
+			atomic64_inc(&stats->jobs_timedout);
+	}
+}
+
+/*
+ * DONE: the job leaves its file and the VM, then its hardware fence
+ * signals, and with it the scheduler's finished fence. The scheduler may
+ * free the job from then on.
+ */
+static void emugpu_job_end(struct emugpu_job *job, int err)
+{
 	struct emugpu_file *efile = job->efile;
 
 	mutex_lock(&job->vm->notifier_lock);
@@ -780,17 +875,13 @@ static void emugpu_job_end(struct emugpu_job *job, int err)
 	if (job->started_ns)
 		atomic64_add(ktime_get_ns() - job->started_ns,
 			     &efile->engine_ns);
-	trace_emugpu_job(job->seqno, EMUGPU_JOB_DONE, err);
-	atomic64_inc(&stats->jobs_done);
-	if (err) {
-		atomic64_inc(&stats->jobs_failed);
-		if (err == -ETIMEDOUT)
-			atomic64_inc(&stats->jobs_timedout);
-		dma_fence_set_error(job->fence, err);
-	}
-	dma_fence_signal(job->fence);
+	emugpu_job_count(job, err);
+	if (err)
+		dma_fence_set_error(job->hw_fence, err);
+	dma_fence_signal(job->hw_fence);
 }
 
+/* The engine: runs one job the scheduler handed to it. */
 static void emugpu_job_run(struct work_struct *work)
 {
 	struct emugpu_job *job = container_of(work, struct emugpu_job, work);
@@ -802,12 +893,71 @@ static void emugpu_job_run(struct work_struct *work)
 	err = emugpu_job_start(job);
 	if (!err)
 		err = emugpu_job_execute(job);
+	/* The job may be freed from here on: free_job() drops the rest. */
 	emugpu_job_end(job, err);
 	dma_fence_end_signalling(cookie);
+}
 
-	/* Dropping mappings and objects may sleep and free: not signalling. */
+/*
+ * The scheduler hands the engine a job whose in-fences have signalled.
+ * Allocates nothing: the hardware fence was allocated by SUBMIT.
+ */
+static struct dma_fence *emugpu_sched_run_job(struct drm_sched_job *sched_job)
+{
+	struct emugpu_job *job = to_emugpu_job(sched_job);
+	struct emugpu_device *edev = job->vm->edev;
+	struct dma_fence *fence = job->hw_fence;
+
+	/* An in-fence failed, or the entity was found guilty: do nothing. */
+	if (sched_job->s_fence->finished.error)
+		set_bit(EMUGPU_JOB_CANCEL, &job->flags);
+	/* Only the scheduler's ordered submit queue runs this. */
+	dma_fence_init(fence, &emugpu_fence_ops, &edev->fence_lock,
+		       edev->fence_context, ++edev->fence_seqno);
+	atomic_inc(&edev->stats.fences);
+	set_bit(EMUGPU_JOB_HW_FENCE, &job->flags);
+	/* One reference for the scheduler, the job's own for free_job(). */
+	dma_fence_get(fence);
+	queue_work(edev->engine, &job->work);
+	return fence;
+}
+
+/*
+ * The job ran longer than the job timeout. The engine stops it at its
+ * next page or wakeup and signals its fence with -ETIMEDOUT: there is no
+ * hardware to reset, and the job is still the engine's until then, so the
+ * scheduler keeps it (NO_HANG) and frees it once its fence signals.
+ */
+static enum drm_gpu_sched_stat
+emugpu_sched_timedout_job(struct drm_sched_job *sched_job)
+{
+	struct emugpu_job *job = to_emugpu_job(sched_job);
+
+	set_bit(EMUGPU_JOB_TIMEDOUT, &job->flags);
+	wake_up_all(&job->vm->edev->engine_wait);
+	return DRM_GPU_SCHED_STAT_NO_HANG;
+}
+
+static void emugpu_sched_free_job(struct drm_sched_job *sched_job)
+{
+	struct emugpu_job *job = to_emugpu_job(sched_job);
+
+	/* Killed with its file's entity: the engine never had it. */
+	if (READ_ONCE(job->state) != EMUGPU_JOB_DONE)
+		emugpu_job_count(job, job->fence->error);
 	emugpu_job_free(job);
 }
+
+/*
+ * No cancel_job: drm_sched_fini() runs only when the module unloads, and
+ * by then every file is closed, and closing waited for its jobs to be
+ * freed.
+ */
+static const struct drm_sched_backend_ops emugpu_sched_ops = {
+	.run_job = emugpu_sched_run_job,
+	.timedout_job = emugpu_sched_timedout_job,
+	.free_job = emugpu_sched_free_job,
+};
 
 /*
  * The fence of job @seqno of the file, with a reference; ERR_PTR(-EINVAL)
@@ -894,56 +1044,59 @@ int emugpu_job_release_ioctl(struct drm_device *drm, void *data,
 
 int emugpu_file_jobs_init(struct emugpu_file *efile)
 {
+	struct drm_gpu_scheduler *sched = &efile->edev->sched;
+	int ret;
+
 	efile->fences = kvcalloc(EMUGPU_FILE_FENCES, sizeof(*efile->fences),
 				 GFP_KERNEL_ACCOUNT);
 	if (!efile->fences)
 		return -ENOMEM;
+	ret = drm_sched_entity_init(&efile->entity, DRM_SCHED_PRIORITY_NORMAL,
+				    &sched, 1, NULL);
+	if (ret) {
+		kvfree(efile->fences);
+		return ret;
+	}
 	spin_lock_init(&efile->fences_lock);
-	efile->fence_context = dma_fence_context_alloc(1);
 	spin_lock_init(&efile->jobs_lock);
 	INIT_LIST_HEAD(&efile->jobs);
 	return 0;
 }
 
 /*
- * The file is closing: cancel its jobs. Those still queued on the engine,
- * behind other files' jobs, are taken off it and ended here, so closing
- * waits only for this file's job the engine is running, which is
- * cancelled and stops at its next page or wakeup. Before, a close waited
- * for every job of every file queued ahead of its own.
+ * The file is closing: cancel its jobs. Those the engine has not started
+ * never will: they leave the VM at once, so no notifier waits for them,
+ * and the scheduler kills those it still holds (drm_sched_entity_fini(),
+ * their fences signal -ESRCH after the running job's) instead of running
+ * them behind other files' jobs. Closing waits only for this file's job
+ * the engine is running, which is cancelled and stops at its next page or
+ * wakeup.
  */
 void emugpu_file_jobs_fini(struct emugpu_file *efile)
 {
-	struct emugpu_job *job, *next, *running = NULL;
+	struct emugpu_vm *vm = efile->vm;
 	struct dma_fence *fence;
-	LIST_HEAD(dequeued);
+	struct emugpu_job *job;
 	unsigned int i;
 
+	mutex_lock(&vm->notifier_lock);
 	spin_lock(&efile->jobs_lock);
-	list_for_each_entry_safe(job, next, &efile->jobs, link) {
+	list_for_each_entry(job, &efile->jobs, link) {
 		set_bit(EMUGPU_JOB_CANCEL, &job->flags);
-		/* The engine has not started it, and now never will. */
-		if (cancel_work(&job->work))
-			list_move_tail(&job->link, &dequeued);
-		else
-			running = job;
+		/*
+		 * Cancelled under the lock emugpu_job_start() takes: not
+		 * started, it never uses its pages.
+		 */
+		if (job->state == EMUGPU_JOB_QUEUED)
+			list_del_init(&job->vm_link);
 	}
-	/* The one the engine runs precedes the dequeued ones. */
-	fence = running ? dma_fence_get(running->fence) : NULL;
 	spin_unlock(&efile->jobs_lock);
+	mutex_unlock(&vm->notifier_lock);
 	wake_up_all(&efile->edev->engine_wait);
 
-	/* The file's fences signal in order: the running job's first. */
-	if (fence) {
-		dma_fence_wait(fence, false);
-		dma_fence_put(fence);
-	}
-	list_for_each_entry_safe(job, next, &dequeued, link) {
-		emugpu_job_end(job, -ECANCELED);
-		emugpu_job_free(job);
-	}
+	drm_sched_entity_fini(&efile->entity);
 
-	/* All signalled now. No SUBMIT can race: the file is released. */
+	/* All signal now, in order. No SUBMIT can race: the file is released. */
 	for (i = 0; i < EMUGPU_FILE_FENCES; i++) {
 		fence = efile->fences[i];
 		if (!fence)
@@ -952,15 +1105,26 @@ void emugpu_file_jobs_fini(struct emugpu_file *efile)
 		dma_fence_put(fence);
 	}
 	kvfree(efile->fences);
-	WARN_ON(!list_empty(&efile->jobs));
 
-	/* The engine frees a job just after its fence signals. */
+	/* The scheduler frees a job just after its fence signals. */
 	wait_var_event(&efile->unfreed_jobs,
 		       !atomic_read(&efile->unfreed_jobs));
+	WARN_ON(!list_empty(&efile->jobs));
 }
 
 int emugpu_engine_init(struct emugpu_device *edev)
 {
+	const struct drm_sched_init_args args = {
+		.ops = &emugpu_sched_ops,
+		.num_rqs = DRM_SCHED_PRIORITY_COUNT,
+		/* One hardware queue, one job on it at a time. */
+		.credit_limit = 1,
+		.timeout = msecs_to_jiffies(emugpu_job_timeout()),
+		.name = "emugpu",
+		.dev = edev->drm.dev,
+	};
+	int ret;
+
 	/* Reclaim may wait for a running job: the queue must progress. */
 	edev->engine = alloc_ordered_workqueue("emugpu-engine",
 					       WQ_MEM_RECLAIM);
@@ -968,10 +1132,18 @@ int emugpu_engine_init(struct emugpu_device *edev)
 		return -ENOMEM;
 	init_waitqueue_head(&edev->engine_wait);
 	spin_lock_init(&edev->fence_lock);
+	edev->fence_context = dma_fence_context_alloc(1);
+	/* Its own submit queue is ordered and WQ_MEM_RECLAIM. */
+	ret = drm_sched_init(&edev->sched, &args);
+	if (ret) {
+		destroy_workqueue(edev->engine);
+		return ret;
+	}
 	return 0;
 }
 
 void emugpu_engine_fini(struct emugpu_device *edev)
 {
+	drm_sched_fini(&edev->sched);
 	destroy_workqueue(edev->engine);
 }

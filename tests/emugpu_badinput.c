@@ -347,6 +347,7 @@ static int test_submit(void)
 {
 	struct drm_emugpu_cmd ok = emugpu_cmd(EMUGPU_OP_FILL, VA, 0, SZ, 1), c;
 	struct drm_emugpu_cmd many[EMUGPU_MAX_CMDS + 1];
+	struct drm_syncobj_create signalled = {};
 	struct drm_emugpu_submit s;
 	uint64_t seqno;
 
@@ -367,9 +368,28 @@ static int test_submit(void)
 	expect("flags", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s),
 	       -EINVAL);
 	s = (struct drm_emugpu_submit){ .cmds = (uintptr_t)many, .count = 1,
-					.pad = 1 };
-	expect("submit pad", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s),
-	       -EINVAL);
+					.in_point = 1 };
+	expect("in_point without in_syncobj",
+	       emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s), -EINVAL);
+	s = (struct drm_emugpu_submit){ .cmds = (uintptr_t)many, .count = 1,
+					.in_syncobj = 1000 };
+	expect("no such in_syncobj",
+	       emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s), -ENOENT);
+	s = (struct drm_emugpu_submit){ .cmds = (uintptr_t)many, .count = 1,
+					.in_syncobj = emugpu_syncobj_create(fd) };
+	expect("in_syncobj without a fence",
+	       emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s), -EINVAL);
+	signalled.flags = DRM_SYNCOBJ_CREATE_SIGNALED;
+	expect("signalled syncobj",
+	       emugpu_ioctl(fd, DRM_IOCTL_SYNCOBJ_CREATE, &signalled), 0);
+	s.in_syncobj = signalled.handle;
+	s.in_point = 5;
+	expect("in_point past the syncobj's timeline",
+	       emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s), -EINVAL);
+	s.in_point = 0;
+	expect("in_syncobj signalled",
+	       emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s) ? -1 :
+	       emugpu_wait(fd, s.seqno, INT64_MAX), 0);
 	s = (struct drm_emugpu_submit){ .cmds = (uintptr_t)many, .count = 1,
 					.out_point = 1 };
 	expect("out_point without out_syncobj",
@@ -756,7 +776,7 @@ static const struct ktap_case tests[] = {
 	{ "still_works", test_still_works },
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
 	return KTAP_RUN(tests);
 }

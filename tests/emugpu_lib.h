@@ -53,23 +53,50 @@ struct ktap_case {
 #define KTAP_SKIP	(-1)
 static const char *ktap_skip = "";
 
-/* Runs @cases in order as one KTAP document; returns the exit status. */
-static inline int ktap_run(const struct ktap_case *cases, int count)
+/* Is @name one of @names (all of them if there are none)? */
+static inline int ktap_selected(const char *name, int nnames,
+				char *const *names)
 {
-	ktap_start(count);
-	for (int i = 0; i < count; i++) {
-		int ret = cases[i].fn();
+	if (!nnames)
+		return 1;
+	for (int i = 0; i < nnames; i++)
+		if (!strcmp(name, names[i]))
+			return 1;
+	return 0;
+}
 
+/*
+ * Runs @cases in order as one KTAP document, or of them only those named
+ * in @names (a scenario that needs a different boot, e.g. a module
+ * parameter, runs a few cases of a program); returns the exit status.
+ */
+static inline int ktap_run(const struct ktap_case *cases, int count,
+			   int nnames, char *const *names)
+{
+	int selected = 0, num = 0;
+
+	for (int i = 0; i < count; i++)
+		selected += ktap_selected(cases[i].name, nnames, names);
+	ktap_start(selected);
+	for (int i = 0; i < count; i++) {
+		int ret;
+
+		if (!ktap_selected(cases[i].name, nnames, names))
+			continue;
+		ret = cases[i].fn();
+		num++;
 		if (ret == KTAP_SKIP)
-			printf("ok %d %s # SKIP %s\n", i + 1, cases[i].name,
+			printf("ok %d %s # SKIP %s\n", num, cases[i].name,
 			       ktap_skip);
 		else
-			ktap_result(ret, i + 1, cases[i].name);
+			ktap_result(ret, num, cases[i].name);
 	}
 	return ktap_failed;
 }
 
-#define KTAP_RUN(cases) ktap_run(cases, sizeof(cases) / sizeof(cases[0]))
+/* In main(argc, argv): the cases named on the command line, or all. */
+#define KTAP_RUN(cases) \
+	ktap_run(cases, sizeof(cases) / sizeof(cases[0]), argc - 1, argv + 1)
 
 /* A diagnostic line, for the log of a failing test. */
 static inline void diag(const char *fmt, ...)
@@ -159,6 +186,14 @@ static inline int emugpu_submit(int fd, const struct drm_emugpu_cmd *cmds,
 }
 
 /* Waits for a job; returns the ioctl's error, else the job's status. */
+/* A new binary syncobj of @fd, or 0. */
+static inline uint32_t emugpu_syncobj_create(int fd)
+{
+	struct drm_syncobj_create c = {};
+
+	return emugpu_ioctl(fd, DRM_IOCTL_SYNCOBJ_CREATE, &c) ? 0 : c.handle;
+}
+
 static inline int emugpu_wait(int fd, uint64_t seqno, int64_t timeout_ns)
 {
 	struct drm_emugpu_wait w = { .seqno = seqno, .timeout_ns = timeout_ns };

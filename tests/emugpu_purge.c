@@ -292,7 +292,7 @@ static const struct ktap_case tests[] = {
 	{ "teardown", test_teardown },
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
 	return KTAP_RUN(tests);
 }

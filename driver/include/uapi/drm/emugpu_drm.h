@@ -188,13 +188,19 @@ struct drm_emugpu_cmd {
  * @out_syncobj: 0, or a syncobj of this file that gets the job's fence:
  *               the syncobj's fence is replaced, or, with @out_point, the
  *               fence is added to the timeline at that point
- * @pad: must be 0
+ * @in_syncobj: 0, or a syncobj of this file whose fence the job waits for
+ *              before it starts (was a pad: 0 is none)
  * @out_point: 0 (binary syncobj), or a timeline point for @out_syncobj
+ * @in_point: 0 (binary syncobj), or the timeline point of @in_syncobj
+ *            to wait for
  *
  * The job's fence is that of DRM_IOCTL_EMUGPU_WAIT; with @out_syncobj it
  * can also be waited for, exported as a sync_file or imported into
  * another driver through the syncobj ioctls (DRIVER_SYNCOBJ_TIMELINE).
- * There are no in-fences: the engine has no scheduler to wait on them.
+ * A job also waits, before it starts, for the fences in the reservation
+ * objects of the buffer objects it uses (a write for all of them, a read
+ * for writes), and adds its own. Jobs of one file start in the order
+ * they were submitted.
  *
  * Every address range a command names must lie within one mapping when
  * the job is submitted; the job keeps those mappings until it ends. User
@@ -204,14 +210,16 @@ struct drm_emugpu_cmd {
  * non-zero pad, a range that is not bound, spans two mappings or wraps,
  * a write to a read-only user pointer, a value or field the op does not
  * take, overlapping COPY ranges, an unaligned CHECKSUM destination),
- * -ENOENT (@out_syncobj), -EPERM (a user pointer object of another process: after fork() or
+ * -ENOENT (@out_syncobj or @in_syncobj is not a syncobj of this file),
+ * -EPERM (a user pointer object of another process: after fork() or
  * SCM_RIGHTS only its creator may use it), -EBUSY (EMUGPU_FILE_FENCES
  * jobs of this file are not done yet), -EFAULT (@cmds; or user memory a
  * command uses is not mapped, not writable for a write, or secret; a
  * buffer object marked DONTNEED or purged),
  * -EAGAIN (that memory kept changing while it was faulted in), -EINTR
- * (fatal signal while faulting), -ENOMEM; -EINVAL also for @pad, or an
- * @out_point without @out_syncobj.
+ * (fatal signal while faulting), -ENOMEM; -EINVAL also for an
+ * @out_point without @out_syncobj, an @in_point without @in_syncobj, or an
+ * @in_syncobj without a fence (at @in_point).
  * Sequence numbers count from 1 per file and are never reused.
  */
 struct drm_emugpu_submit {
@@ -220,8 +228,9 @@ struct drm_emugpu_submit {
 	__u32 flags;
 	__u64 seqno;
 	__u32 out_syncobj;
-	__u32 pad;
+	__u32 in_syncobj;
 	__u64 out_point;
+	__u64 in_point;
 };
 
 /**
