@@ -66,24 +66,23 @@ static const char *const emugpu_state_names[] = {
 
 static void emugpu_show_vm(struct seq_file *m, struct emugpu_vm *vm)
 {
-	struct interval_tree_node *it;
 	struct emugpu_mapping *map;
+	struct drm_gpuva *va;
 	unsigned long i, present;
 	struct emugpu_job *job;
 	u64 running = 0;
 
 	/* The notifier lock only briefly: the OOM reaper only trylocks it. */
 	mutex_lock(&vm->lock);
-	for (it = interval_tree_iter_first(&vm->mappings, 0, ULONG_MAX); it;
-	     it = interval_tree_iter_next(it, 0, ULONG_MAX)) {
-		map = container_of(it, struct emugpu_mapping, it);
+	drm_gpuvm_for_each_va(va, &vm->gpuvm) {
+		map = to_emugpu_mapping(va);
 		present = 0;
 		mutex_lock(&vm->notifier_lock);
 		for (i = 0; i < map->npages; i++)
 			present += !!map->pte[i];
 		mutex_unlock(&vm->notifier_lock);
-		seq_printf(m, "  map va=[0x%lx-0x%lx] %s pgoff=%lu present=%lu/%lu",
-			   it->start, it->last,
+		seq_printf(m, "  map va=[0x%llx-0x%llx] %s pgoff=%lu present=%lu/%lu",
+			   va->va.addr, va->va.addr + va->va.range - 1,
 			   emugpu_is_userptr(map->obj) ? "userptr" : "shmem",
 			   (unsigned long)map->obj_pgoff, present, map->npages);
 		if (emugpu_is_userptr(map->obj))

@@ -10,8 +10,8 @@
  *  emugpu_file     one per open file; a scheduler entity (its queue of
  *                  jobs and its fence timeline), a VM, its live jobs and
  *                  their fences.
- *  emugpu_vm       the device address space of a file: mappings in an
- *                  interval tree by device address, under vm->lock (VM
+ *  emugpu_vm       the device address space of a file, a drm_gpuvm: its
+ *                  mappings by device address under vm->lock (VM
  *                  operations and submit's lookups). vm->notifier_lock is
  *                  the driver lock of Documentation/mm/hmm.rst: it protects
  *                  every device page-table entry of user pointers, each
@@ -22,8 +22,9 @@
  *                  trylock fail. Order: vm->lock, then vm->notifier_lock;
  *                  reclaim takes vm->notifier_lock, so nothing allocates
  *                  under it.
- *  emugpu_mapping  an object bound at a device address, with its slice of
- *                  the device page table (one struct page * per page).
+ *  emugpu_mapping  an object bound at a device address, a drm_gpuva, with
+ *                  its slice of the device page table (one struct page *
+ *                  per page).
  *  emugpu_userptr  a GEM object mirroring process memory through an mmu
  *                  interval notifier; never pinned.
  *  emugpu_job      commands over device addresses: a drm_sched_job, whose
@@ -36,7 +37,6 @@
 
 #include <linux/atomic.h>
 #include <linux/dma-fence.h>
-#include <linux/interval_tree.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mmu_notifier.h>
@@ -49,6 +49,7 @@
 #include <drm/drm_file.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_gem_shmem_helper.h>
+#include <drm/drm_gpuvm.h>
 #include <drm/gpu_scheduler.h>
 
 struct dentry;
@@ -132,11 +133,11 @@ struct emugpu_device {
 };
 
 struct emugpu_vm {
-	struct kref ref;
+	/* The mappings, and the VM's reference count */
+	struct drm_gpuvm gpuvm;
 	struct emugpu_device *edev;
-	/* The mappings; see the comment at the top. */
+	/* Of the mappings; see the comment at the top. */
 	struct mutex lock;
-	struct rb_root_cached mappings;
 	/* The device page table and the running job. */
 	struct mutex notifier_lock;
 	/*
@@ -194,13 +195,13 @@ static inline struct emugpu_bo *to_emugpu_bo(struct drm_gem_object *obj)
 }
 
 struct emugpu_mapping {
+	/* Its device addresses; in the VM's tree while bound (vm->lock) */
+	struct drm_gpuva va;
 	struct kref ref;
-	struct interval_tree_node it;	/* device addresses, inclusive */
-	struct emugpu_vm *vm;
+	struct emugpu_vm *vm;		/* holds a reference */
 	struct drm_gem_object *obj;	/* holds a reference */
 	pgoff_t obj_pgoff;		/* first object page mapped */
 	unsigned long npages;
-	bool in_tree;			/* under vm->lock */
 	bool zapped;			/* a notifier cleared some entries */
 	struct list_head userptr_link;	/* in userptr->mappings */
 	struct list_head bo_link;	/* in emugpu_bo.mappings */
@@ -294,6 +295,11 @@ static inline struct emugpu_device *to_emugpu(struct drm_device *drm)
 	return container_of(drm, struct emugpu_device, drm);
 }
 
+static inline struct emugpu_mapping *to_emugpu_mapping(struct drm_gpuva *va)
+{
+	return container_of(va, struct emugpu_mapping, va);
+}
+
 static inline struct emugpu_userptr *to_userptr(struct drm_gem_object *obj)
 {
 	return container_of(obj, struct emugpu_userptr, base);
@@ -385,6 +391,7 @@ bool emugpu_pte_span(const struct emugpu_mapping *map,
 
 /* emugpu_vm.c */
 struct emugpu_vm *emugpu_vm_create(struct emugpu_device *edev);
+void emugpu_vm_get(struct emugpu_vm *vm);
 void emugpu_vm_put(struct emugpu_vm *vm);
 void emugpu_vm_notifier_lock_init(struct mutex *lock);
 void emugpu_vm_teardown(struct emugpu_vm *vm);

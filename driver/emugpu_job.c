@@ -213,7 +213,7 @@ static int emugpu_job_add_use(struct emugpu_job *job, u64 va, u64 size,
 	if (write && emugpu_is_userptr(map->obj) &&
 	    to_userptr(map->obj)->read_only)
 		return -EINVAL;
-	*offset = va - map->it.start;
+	*offset = va - map->va.va.addr;
 	kref_get(&map->ref);
 	use->map = map;
 	use->first = *offset >> PAGE_SHIFT;
@@ -301,7 +301,7 @@ static struct emugpu_job *emugpu_job_alloc(struct drm_file *file,
 	INIT_LIST_HEAD(&job->link);
 	INIT_LIST_HEAD(&job->vm_link);
 	job->efile = efile;
-	kref_get(&efile->vm->ref);
+	emugpu_vm_get(efile->vm);
 	job->vm = efile->vm;
 	atomic_inc(&efile->edev->stats.jobs);
 	atomic_inc(&efile->unfreed_jobs);

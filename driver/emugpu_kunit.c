@@ -13,6 +13,7 @@
 #include <linux/sched/coredump.h>
 #include <linux/sched/mm.h>
 
+#include <drm/drm_kunit_helpers.h>
 #include <drm/emugpu_drm.h>
 
 #include "emugpu_drv.h"
@@ -64,6 +65,28 @@ static void emugpu_test_cmd_check(struct kunit *test)
 				    cases[i].want, "case %u", i);
 }
 
+/*
+ * A device of the test's own, not the driver's: its counters start at
+ * zero, and a VM needs a DRM device for drm_gpuvm.
+ */
+static struct emugpu_device *emugpu_test_device(struct kunit *test)
+{
+	struct emugpu_device *edev;
+	struct device *dev;
+
+	dev = drm_kunit_helper_alloc_device(test);
+	if (IS_ERR(dev))
+		return NULL;
+	/* DRIVER_GEM: the VM's resv object is a GEM object. */
+	edev = drm_kunit_helper_alloc_drm_device(test, dev,
+						 struct emugpu_device, drm,
+						 DRIVER_GEM);
+	if (IS_ERR(edev))
+		return NULL;
+	init_waitqueue_head(&edev->engine_wait);
+	return edev;
+}
+
 static void emugpu_test_map_init(struct emugpu_mapping *map,
 				 struct drm_gem_object *obj, u64 va,
 				 unsigned long npages, pgoff_t pgoff)
@@ -74,22 +97,25 @@ static void emugpu_test_map_init(struct emugpu_mapping *map,
 	map->obj = obj;
 	map->npages = npages;
 	map->obj_pgoff = pgoff;
-	map->it.start = va;
-	map->it.last = va + npages * PAGE_SIZE - 1;
+	map->va.va.addr = va;
+	map->va.va.range = npages * PAGE_SIZE;
 }
 
 static void emugpu_test_vm_find(struct kunit *test)
 {
-	struct emugpu_vm *vm = emugpu_vm_create(NULL);
+	struct emugpu_device *edev = emugpu_test_device(test);
 	struct emugpu_mapping a, b;
+	struct emugpu_vm *vm;
 
+	KUNIT_ASSERT_NOT_NULL(test, edev);
+	vm = emugpu_vm_create(edev);
 	KUNIT_ASSERT_NOT_NULL(test, vm);
 	emugpu_test_map_init(&a, NULL, 0x100000, 4, 0);
 	emugpu_test_map_init(&b, NULL, 0x104000, 4, 0);
 
 	mutex_lock(&vm->lock);
-	interval_tree_insert(&a.it, &vm->mappings);
-	interval_tree_insert(&b.it, &vm->mappings);
+	KUNIT_EXPECT_EQ(test, drm_gpuva_insert(&vm->gpuvm, &a.va), 0);
+	KUNIT_EXPECT_EQ(test, drm_gpuva_insert(&vm->gpuvm, &b.va), 0);
 	KUNIT_EXPECT_PTR_EQ(test, emugpu_vm_find(vm, 0x100000, 0x4000), &a);
 	KUNIT_EXPECT_PTR_EQ(test, emugpu_vm_find(vm, 0x103fff, 1), &a);
 	KUNIT_EXPECT_PTR_EQ(test, emugpu_vm_find(vm, 0x104000, 1), &b);
@@ -97,8 +123,8 @@ static void emugpu_test_vm_find(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, emugpu_vm_find(vm, 0x103000, 0x2000));
 	KUNIT_EXPECT_NULL(test, emugpu_vm_find(vm, 0x0ff000, 0x2000));
 	KUNIT_EXPECT_NULL(test, emugpu_vm_find(vm, 0x108000, 1));
-	interval_tree_remove(&a.it, &vm->mappings);
-	interval_tree_remove(&b.it, &vm->mappings);
+	drm_gpuva_remove(&a.va);
+	drm_gpuva_remove(&b.va);
 	mutex_unlock(&vm->lock);
 	emugpu_vm_put(vm);
 }
@@ -172,10 +198,9 @@ static int emugpu_test_ctx_init(struct kunit *test,
 {
 	unsigned long i;
 
-	ctx->edev = kunit_kzalloc(test, sizeof(*ctx->edev), GFP_KERNEL);
+	ctx->edev = emugpu_test_device(test);
 	if (!ctx->edev)
 		return -ENOMEM;
-	init_waitqueue_head(&ctx->edev->engine_wait);
 	ctx->vm = emugpu_vm_create(ctx->edev);
 	if (!ctx->vm)
 		return -ENOMEM;

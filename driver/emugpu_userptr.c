@@ -674,7 +674,7 @@ int emugpu_userptr_ioctl(struct drm_device *drm, void *data,
 	up->read_only = args->flags & EMUGPU_USERPTR_READ_ONLY;
 	up->pin = READ_ONCE(emugpu_notifier_policy) == EMUGPU_POLICY_PIN;
 	INIT_LIST_HEAD(&up->mappings);
-	kref_get(&efile->vm->ref);
+	emugpu_vm_get(efile->vm);
 	up->vm = efile->vm;
 
 	ret = mmu_interval_notifier_insert(&up->notifier, current->mm,

@@ -8,18 +8,23 @@
  * not pinned: the shrinker clears them when it purges the object, which
  * it does only once no job uses it); a user pointer's entries stay empty
  * until a job faults them in and are cleared by the object's mmu
- * interval notifier. vm->lock guards the tree, vm->notifier_lock the
- * entries and each user pointer's list of mappings, the object's resv
- * each buffer object's list (emugpu_drv.h).
+ * interval notifier. The address space is a drm_gpuvm, its mappings
+ * drm_gpuvas: vm->lock guards the tree, vm->notifier_lock the entries and
+ * each user pointer's list of mappings, the object's resv each buffer
+ * object's list (emugpu_drv.h).
  *
  * Jobs hold references on the mappings they use, so unbinding removes the
  * address range at once and the mapping itself goes with its last job.
+ * Unbinding part of a mapping splits it (drm_gpuvm's remap): the parts
+ * left are new mappings with the old one's entries, and jobs already
+ * submitted keep the old one.
  */
 #include <linux/align.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include <drm/drm_gem_shmem_helper.h>
+#include <drm/drm_gpuvm.h>
 #include <drm/emugpu_drm.h>
 
 #include "emugpu_drv.h"
@@ -35,27 +40,11 @@ void emugpu_vm_notifier_lock_init(struct mutex *lock)
 	__mutex_init(lock, "&vm->notifier_lock", &key);
 }
 
-struct emugpu_vm *emugpu_vm_create(struct emugpu_device *edev)
+/* The last reference is gone: drm_gpuvm_fini() has checked the tree. */
+static void emugpu_vm_free(struct drm_gpuvm *gpuvm)
 {
-	struct emugpu_vm *vm;
+	struct emugpu_vm *vm = container_of(gpuvm, struct emugpu_vm, gpuvm);
 
-	vm = kzalloc_obj(*vm, GFP_KERNEL_ACCOUNT);
-	if (!vm)
-		return NULL;
-	kref_init(&vm->ref);
-	vm->edev = edev;
-	mutex_init(&vm->lock);
-	emugpu_vm_notifier_lock_init(&vm->notifier_lock);
-	vm->mappings = RB_ROOT_CACHED;
-	INIT_LIST_HEAD(&vm->jobs);
-	return vm;
-}
-
-static void emugpu_vm_release(struct kref *ref)
-{
-	struct emugpu_vm *vm = container_of(ref, struct emugpu_vm, ref);
-
-	WARN_ON(!RB_EMPTY_ROOT(&vm->mappings.rb_root));
 	WARN_ON(vm->active_job);
 	WARN_ON(!list_empty(&vm->jobs));
 	mutex_destroy(&vm->notifier_lock);
@@ -63,9 +52,43 @@ static void emugpu_vm_release(struct kref *ref)
 	kfree(vm);
 }
 
+static const struct drm_gpuvm_ops emugpu_gpuvm_ops = {
+	.vm_free = emugpu_vm_free,
+};
+
+struct emugpu_vm *emugpu_vm_create(struct emugpu_device *edev)
+{
+	struct drm_gem_object *r_obj;
+	struct emugpu_vm *vm;
+
+	vm = kzalloc_obj(*vm, GFP_KERNEL_ACCOUNT);
+	if (!vm)
+		return NULL;
+	/* The VM's own resv: emugpu has no VM-wide objects to lock with it. */
+	r_obj = drm_gpuvm_resv_object_alloc(&edev->drm);
+	if (!r_obj) {
+		kfree(vm);
+		return NULL;
+	}
+	vm->edev = edev;
+	mutex_init(&vm->lock);
+	emugpu_vm_notifier_lock_init(&vm->notifier_lock);
+	INIT_LIST_HEAD(&vm->jobs);
+	drm_gpuvm_init(&vm->gpuvm, "emugpu", 0, &edev->drm, r_obj,
+		       EMUGPU_VA_START, EMUGPU_VA_END - EMUGPU_VA_START, 0, 0,
+		       &emugpu_gpuvm_ops);
+	drm_gem_object_put(r_obj);
+	return vm;
+}
+
+void emugpu_vm_get(struct emugpu_vm *vm)
+{
+	drm_gpuvm_get(&vm->gpuvm);
+}
+
 void emugpu_vm_put(struct emugpu_vm *vm)
 {
-	kref_put(&vm->ref, emugpu_vm_release);
+	drm_gpuvm_put(&vm->gpuvm);
 }
 
 static void emugpu_mapping_release(struct kref *ref)
@@ -106,29 +129,31 @@ void emugpu_mapping_put(struct emugpu_mapping *map)
  */
 struct emugpu_mapping *emugpu_vm_find(struct emugpu_vm *vm, u64 va, u64 size)
 {
-	struct interval_tree_node *it;
+	struct drm_gpuva *gpuva;
 
 	lockdep_assert_held(&vm->lock);
-	it = interval_tree_iter_first(&vm->mappings, va, va + size - 1);
-	if (!it || it->start > va || it->last < va + size - 1)
+	gpuva = drm_gpuva_find_first(&vm->gpuvm, va, size);
+	if (!gpuva || gpuva->va.addr > va ||
+	    gpuva->va.addr + gpuva->va.range < va + size)
 		return NULL;
-	return container_of(it, struct emugpu_mapping, it);
+	return to_emugpu_mapping(gpuva);
 }
 
 /* Unbinds every mapping of a VM whose file is being closed. */
 void emugpu_vm_teardown(struct emugpu_vm *vm)
 {
-	struct interval_tree_node *it;
+	struct drm_gpuva *gpuva;
 
 	for (;;) {
 		mutex_lock(&vm->lock);
-		it = interval_tree_iter_first(&vm->mappings, 0, ULONG_MAX);
-		if (it)
-			interval_tree_remove(it, &vm->mappings);
+		gpuva = drm_gpuva_find_first(&vm->gpuvm, EMUGPU_VA_START,
+					     EMUGPU_VA_END - EMUGPU_VA_START);
+		if (gpuva)
+			drm_gpuva_remove(gpuva);
 		mutex_unlock(&vm->lock);
-		if (!it)
+		if (!gpuva)
 			return;
-		emugpu_mapping_put(container_of(it, struct emugpu_mapping, it));
+		emugpu_mapping_put(to_emugpu_mapping(gpuva));
 	}
 }
 
@@ -176,6 +201,42 @@ static void emugpu_mapping_fill_vram(struct emugpu_mapping *map)
 		map->pte[i] = emugpu_vram_page(map->obj, map->obj_pgoff + i);
 }
 
+/*
+ * A mapping of @size bytes of @obj from byte @offset at device address
+ * @va, with an empty page table, not yet in the VM: it holds references
+ * on @obj and @vm.
+ */
+static struct emugpu_mapping *emugpu_mapping_alloc(struct emugpu_vm *vm,
+						   struct drm_gem_object *obj,
+						   u64 va, u64 size, u64 offset)
+{
+	struct emugpu_mapping *map;
+
+	map = kzalloc_obj(*map, GFP_KERNEL_ACCOUNT);
+	if (!map)
+		return NULL;
+	map->npages = size >> PAGE_SHIFT;
+	map->pte = kvcalloc(map->npages, sizeof(*map->pte), GFP_KERNEL_ACCOUNT);
+	if (!map->pte) {
+		kfree(map);
+		return NULL;
+	}
+	kref_init(&map->ref);
+	INIT_LIST_HEAD(&map->userptr_link);
+	INIT_LIST_HEAD(&map->bo_link);
+	drm_gem_object_get(obj);
+	map->obj = obj;
+	map->obj_pgoff = offset >> PAGE_SHIFT;
+	map->va.va.addr = va;
+	map->va.va.range = size;
+	map->va.gem.obj = obj;
+	map->va.gem.offset = offset;
+	emugpu_vm_get(vm);
+	map->vm = vm;
+	atomic_inc(&vm->edev->stats.mappings);
+	return map;
+}
+
 int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
 			 struct drm_file *file)
 {
@@ -201,50 +262,30 @@ int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
 		return -ENOENT;
 	ret = -EINVAL;
 	if (args->offset >= obj->size || args->size > obj->size - args->offset)
-		goto err_put_obj;
+		goto out_put_obj;
 	/* A user pointer object shared through dma-buf stays with its VM. */
 	if (emugpu_is_userptr(obj) && to_userptr(obj)->vm != vm)
-		goto err_put_obj;
+		goto out_put_obj;
 
 	ret = -ENOMEM;
-	map = kzalloc_obj(*map, GFP_KERNEL_ACCOUNT);
+	map = emugpu_mapping_alloc(vm, obj, args->va, args->size, args->offset);
 	if (!map)
-		goto err_put_obj;
-	map->npages = args->size >> PAGE_SHIFT;
-	map->pte = kvcalloc(map->npages, sizeof(*map->pte), GFP_KERNEL_ACCOUNT);
-	if (!map->pte)
-		goto err_free_map;
-	kref_init(&map->ref);
-	INIT_LIST_HEAD(&map->userptr_link);
-	INIT_LIST_HEAD(&map->bo_link);
-	map->obj = obj;
-	map->obj_pgoff = args->offset >> PAGE_SHIFT;
-	map->it.start = args->va;
-	map->it.last = args->va + args->size - 1;
-	kref_get(&vm->ref);
-	map->vm = vm;
-	atomic_inc(&vm->edev->stats.mappings);
-	if (emugpu_is_vram(obj)) {
+		goto out_put_obj;
+	ret = 0;
+	if (emugpu_is_vram(obj))
 		emugpu_mapping_fill_vram(map);
-	} else if (!emugpu_is_userptr(obj)) {
+	else if (!emugpu_is_userptr(obj))
 		ret = emugpu_mapping_fill_bo(map);
-		if (ret) {
-			/* Undoes everything above, including the object ref. */
-			emugpu_mapping_put(map);
-			return ret;
-		}
-	}
+	if (ret)
+		goto out_put_map;
 
 	mutex_lock(&vm->lock);
-	if (interval_tree_iter_first(&vm->mappings, map->it.start,
-				     map->it.last)) {
-		mutex_unlock(&vm->lock);
-		/* Undoes everything above, including the object reference. */
-		emugpu_mapping_put(map);
-		return -EBUSY;
-	}
-	interval_tree_insert(&map->it, &vm->mappings);
-	map->in_tree = true;
+	ret = -EBUSY;
+	if (!drm_gpuvm_interval_empty(&vm->gpuvm, args->va, args->size))
+		goto out_unlock;
+	ret = drm_gpuva_insert(&vm->gpuvm, &map->va);
+	if (WARN_ON_ONCE(ret))
+		goto out_unlock;
 	if (emugpu_is_userptr(obj)) {
 		/* From here the notifier clears its entries. */
 		mutex_lock(&vm->notifier_lock);
@@ -252,39 +293,154 @@ int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
 		mutex_unlock(&vm->notifier_lock);
 	}
 	mutex_unlock(&vm->lock);
+	drm_gem_object_put(obj);
 	return 0;
 
-err_free_map:
-	kfree(map);
-err_put_obj:
+out_unlock:
+	mutex_unlock(&vm->lock);
+out_put_map:
+	/* Undoes everything emugpu_mapping_alloc() and the fill did. */
+	emugpu_mapping_put(map);
+out_put_obj:
 	drm_gem_object_put(obj);
 	return ret;
+}
+
+/*
+ * Fills @part, a part of @old that stays bound when the rest is unbound,
+ * with @old's entries, and puts it where the notifier (user pointers) or
+ * the shrinker (buffer objects) clears them. Under vm->lock.
+ */
+static void emugpu_mapping_split(struct emugpu_mapping *old,
+				 struct emugpu_mapping *part)
+{
+	struct emugpu_vm *vm = old->vm;
+	struct drm_gem_object *obj = old->obj;
+	unsigned long first = part->obj_pgoff - old->obj_pgoff;
+	bool is_bo = !emugpu_is_userptr(obj) && !emugpu_is_vram(obj);
+
+	if (is_bo)
+		dma_resv_lock(obj->resv, NULL);
+	mutex_lock(&vm->notifier_lock);
+	memcpy(part->pte, old->pte + first, part->npages * sizeof(*part->pte));
+	part->zapped = old->zapped;
+	if (emugpu_is_userptr(obj))
+		list_add(&part->userptr_link, &to_userptr(obj)->mappings);
+	else if (is_bo)
+		list_add(&part->bo_link, &to_emugpu_bo(obj)->mappings);
+	mutex_unlock(&vm->notifier_lock);
+	if (is_bo)
+		dma_resv_unlock(obj->resv);
+}
+
+/* The parts of split mappings an unbind leaves: at most one at each end. */
+#define EMUGPU_UNBIND_PARTS	2
+
+/*
+ * Allocates, before anything changes, the mappings for the parts of
+ * mappings that @ops split: applying them then cannot fail.
+ */
+static int emugpu_vm_alloc_parts(struct emugpu_vm *vm,
+				 struct drm_gpuva_ops *ops,
+				 struct emugpu_mapping **parts)
+{
+	const struct drm_gpuva_op_map *pieces[2];
+	struct emugpu_mapping *old;
+	struct drm_gpuva_op *op;
+	unsigned int n = 0, i;
+
+	drm_gpuva_for_each_op(op, ops) {
+		if (op->op != DRM_GPUVA_OP_REMAP)
+			continue;
+		old = to_emugpu_mapping(op->remap.unmap->va);
+		pieces[0] = op->remap.prev;
+		pieces[1] = op->remap.next;
+		for (i = 0; i < ARRAY_SIZE(pieces); i++) {
+			if (!pieces[i])
+				continue;
+			if (WARN_ON_ONCE(n == EMUGPU_UNBIND_PARTS))
+				return -EINVAL;
+			parts[n] = emugpu_mapping_alloc(vm, old->obj,
+							pieces[i]->va.addr,
+							pieces[i]->va.range,
+							pieces[i]->gem.offset);
+			if (!parts[n])
+				return -ENOMEM;
+			n++;
+		}
+	}
+	return 0;
 }
 
 int emugpu_vm_unbind_ioctl(struct drm_device *drm, void *data,
 			   struct drm_file *file)
 {
+	struct emugpu_mapping *parts[EMUGPU_UNBIND_PARTS] = {};
 	struct drm_emugpu_vm_unbind *args = data;
 	struct emugpu_file *efile = file->driver_priv;
 	struct emugpu_vm *vm = efile->vm;
-	struct emugpu_mapping *map;
+	struct emugpu_mapping *old, *prev, *next;
+	struct drm_gpuva_ops *ops;
+	struct drm_gpuva_op *op;
+	unsigned int i, n = 0;
+	int ret;
 
 	if (args->flags || args->pad)
 		return -EINVAL;
-	if (!args->size || args->va > U64_MAX - args->size)
+	if (!args->size || !IS_ALIGNED(args->size, EMUGPU_PAGE_SIZE) ||
+	    !IS_ALIGNED(args->va, EMUGPU_PAGE_SIZE))
+		return -EINVAL;
+	if (args->va < EMUGPU_VA_START || args->va >= EMUGPU_VA_END ||
+	    args->size > EMUGPU_VA_END - args->va)
 		return -EINVAL;
 
 	mutex_lock(&vm->lock);
-	map = emugpu_vm_find(vm, args->va, args->size);
-	if (!map || map->it.start != args->va ||
-	    map->it.last != args->va + args->size - 1) {
+	ops = drm_gpuvm_sm_unmap_ops_create(&vm->gpuvm, args->va, args->size);
+	if (IS_ERR(ops)) {
 		mutex_unlock(&vm->lock);
-		return -EINVAL;
+		return PTR_ERR(ops);
 	}
-	interval_tree_remove(&map->it, &vm->mappings);
-	map->in_tree = false;
+	ret = -EINVAL;
+	if (list_empty(&ops->list))
+		goto out_unlock;
+	ret = emugpu_vm_alloc_parts(vm, ops, parts);
+	if (ret)
+		goto out_unlock;
+
+	/* Nothing fails from here: the unmaps, and the splits. */
+	drm_gpuva_for_each_op(op, ops) {
+		if (op->op == DRM_GPUVA_OP_UNMAP) {
+			drm_gpuva_unmap(&op->unmap);
+			continue;
+		}
+		old = to_emugpu_mapping(op->remap.unmap->va);
+		prev = op->remap.prev ? parts[n++] : NULL;
+		next = op->remap.next ? parts[n++] : NULL;
+		drm_gpuva_remap(prev ? &prev->va : NULL,
+				next ? &next->va : NULL, &op->remap);
+		if (prev)
+			emugpu_mapping_split(old, prev);
+		if (next)
+			emugpu_mapping_split(old, next);
+	}
 	mutex_unlock(&vm->lock);
 
-	emugpu_mapping_put(map);
+	/* The tree's references; jobs may hold the mappings longer. */
+	drm_gpuva_for_each_op(op, ops) {
+		if (op->op == DRM_GPUVA_OP_UNMAP)
+			old = to_emugpu_mapping(op->unmap.va);
+		else
+			old = to_emugpu_mapping(op->remap.unmap->va);
+		emugpu_mapping_put(old);
+	}
+	drm_gpuva_ops_free(&vm->gpuvm, ops);
 	return 0;
+
+out_unlock:
+	mutex_unlock(&vm->lock);
+	drm_gpuva_ops_free(&vm->gpuvm, ops);
+	for (i = 0; i < EMUGPU_UNBIND_PARTS; i++)
+		if (parts[i])
+			emugpu_mapping_put(parts[i]);
+	return ret;
 }

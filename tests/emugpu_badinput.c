@@ -323,10 +323,13 @@ static int test_vm_unbind(void)
 	u = (struct drm_emugpu_vm_unbind){ .va = VA, .size = SZ, .pad = 1 };
 	expect("pad", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_UNBIND, &u),
 	       -EINVAL);
-	expect("not a mapping's start", emugpu_unbind(fd, VA + PAGE, PAGE),
-	       -EINVAL);
-	expect("wrong size", emugpu_unbind(fd, VA, PAGE), -EINVAL);
+	/* Part of a mapping is a valid unbind (a split): see emugpu_basic. */
+	expect("va unaligned", emugpu_unbind(fd, VA + 1, PAGE), -EINVAL);
+	expect("size unaligned", emugpu_unbind(fd, VA, PAGE + 1), -EINVAL);
 	expect("size 0", emugpu_unbind(fd, VA, 0), -EINVAL);
+	expect("below the VA space", emugpu_unbind(fd, 0, PAGE), -EINVAL);
+	expect("past the VA space",
+	       emugpu_unbind(fd, EMUGPU_VA_END - PAGE, 2 * PAGE), -EINVAL);
 	expect("nothing there", emugpu_unbind(fd, 0x5000000, PAGE), -EINVAL);
 	expect("wraps", emugpu_unbind(fd, ~0ULL & ~(PAGE - 1), 2 * PAGE),
 	       -EINVAL);
@@ -604,12 +607,41 @@ static int op_userptr(void)
 	return userptr(mem, SZ, 0);
 }
 
+/*
+ * Unbinds, and if that failed for the one allocation fail-nth fails,
+ * again, so that nothing stays bound; returns the first answer.
+ */
+static int unbind_twice(uint64_t va, uint64_t size)
+{
+	int ret = emugpu_unbind(fd, va, size);
+
+	if (ret == -ENOMEM)
+		CHECK(!emugpu_unbind(fd, va, size));
+	return ret;
+}
+
+/* Binds and unbinds: both allocate. */
 static int op_bind(void)
 {
 	struct drm_emugpu_vm_bind b = { .handle = bo, .va = 0x4000000,
 					.size = SZ };
+	int ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_BIND, &b);
 
-	return bind(b);
+	return ret ? ret : unbind_twice(b.va, b.size);
+}
+
+/* Unbinding the middle of a mapping splits it: two new mappings. */
+static int op_unbind_split(void)
+{
+	struct drm_emugpu_vm_bind b = { .handle = bo, .va = 0x4000000,
+					.size = SZ };
+	int ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_BIND, &b);
+
+	if (ret)
+		return ret;
+	ret = emugpu_unbind(fd, b.va + PAGE, PAGE);
+	/* Whatever happened, nothing stays bound. */
+	return unbind_twice(b.va, b.size) ?: ret;
 }
 
 static int op_submit(void)
@@ -658,6 +690,7 @@ static int test_fail_nth(void)
 		{ "gem_create_vram", op_gem_create_vram },
 		{ "userptr", op_userptr },
 		{ "vm_bind", op_bind },
+		{ "vm_unbind_split", op_unbind_split },
 		{ "submit", op_submit },
 		{ "submit_timeline", op_submit_timeline },
 	};

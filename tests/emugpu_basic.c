@@ -24,6 +24,7 @@
 #define VA_U	0x800000ULL
 #define VA_TMP	0x1000000ULL
 #define VA_QUEUED	0x3000000ULL
+#define VA_SPLIT	0x4000000ULL
 
 static int fd;
 static uint32_t bo_a, bo_b, up;
@@ -758,6 +759,78 @@ static int test_syncobj_out(void)
 	return CHECK(!emugpu_ioctl(fd, DRM_IOCTL_SYNCOBJ_DESTROY, &d)) && ok;
 }
 
+/*
+ * VM_UNBIND of part of a mapping splits it (drm_gpuvm's remap): what is
+ * left stays bound with its pages, the hole is not bound, and a job
+ * running on the old mapping keeps it until it ends. A user pointer of 8
+ * pages and a buffer object of 4, in a file of their own: closing it
+ * frees everything, so the count of mappings can be checked after.
+ */
+static int test_partial_unbind(void)
+{
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0,
+						VA_SPLIT + 3 * PAGE, PAGE, 0);
+	long long mappings = emugpu_stat("mappings");
+	unsigned char *mem = anon(8 * PAGE), *cpu;
+	struct drm_emugpu_gem_mmap_offset o = {};
+	int f = emugpu_open(), ok;
+	uint32_t handle;
+	uint64_t seqno;
+
+	if (!CHECK(mem) || !CHECK(f >= 0) ||
+	    !CHECK(!emugpu_userptr(f, mem, 8 * PAGE, 0, &handle)) ||
+	    !CHECK(!emugpu_bind(f, handle, 0, VA_SPLIT, 8 * PAGE)) ||
+	    !CHECK(!emugpu_bo(f, 4 * PAGE, &o.handle)) ||
+	    !CHECK(!emugpu_bind(f, o.handle, 0, VA_SPLIT + 8 * PAGE,
+				4 * PAGE)) ||
+	    !CHECK(!emugpu_ioctl(f, DRM_IOCTL_EMUGPU_GEM_MMAP_OFFSET, &o)))
+		return 0;
+	cpu = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, f,
+		   o.offset);
+	if (!CHECK(cpu != MAP_FAILED))
+		return 0;
+	/* A job on page 3, in the part that goes. */
+	ok = CHECK(!emugpu_submit(f, &spin, 1, &seqno)) &&
+	     CHECK(emugpu_wait_running(f, seqno)) &&
+	     /* Pages 2-5 of the user pointer: two parts are left. */
+	     CHECK(!emugpu_unbind(f, VA_SPLIT + 2 * PAGE, 4 * PAGE)) &&
+	     /* The two parts, and the old mapping the job holds. */
+	     CHECK(emugpu_stat("mappings") == mappings + 4) &&
+	     CHECK(emugpu_present(VA_SPLIT) >= 0) &&
+	     CHECK(emugpu_present(VA_SPLIT + 6 * PAGE) >= 0) &&
+	     CHECK(emugpu_wait(f, seqno, 0) == -ETIME) &&
+	     CHECK(emugpu_run(f, EMUGPU_OP_FILL, VA_SPLIT + 2 * PAGE, 0, PAGE,
+			      1) == -EINVAL) &&
+	     /* A command may not span the two parts either. */
+	     CHECK(emugpu_run(f, EMUGPU_OP_FILL, VA_SPLIT + PAGE, 0,
+			      6 * PAGE, 1) == -EINVAL);
+	ok = CHECK(!emugpu_release(f, seqno)) && ok;
+	ok = ok && CHECK(emugpu_wait(f, seqno, INT64_MAX) == 0) &&
+	     CHECK(emugpu_run(f, EMUGPU_OP_FILL, VA_SPLIT + PAGE, 0, PAGE,
+			      0x31) == 0) &&
+	     CHECK(emugpu_run(f, EMUGPU_OP_FILL, VA_SPLIT + 6 * PAGE, 0,
+			      2 * PAGE, 0x32) == 0) &&
+	     CHECK(all_bytes(mem + PAGE, PAGE, 0x31)) &&
+	     CHECK(all_bytes(mem + 2 * PAGE, 4 * PAGE, 0)) &&
+	     CHECK(all_bytes(mem + 6 * PAGE, 2 * PAGE, 0x32)) &&
+	     /* The buffer object's first page: the rest keeps its pages. */
+	     CHECK(!emugpu_unbind(f, VA_SPLIT + 8 * PAGE, PAGE)) &&
+	     CHECK(emugpu_present(VA_SPLIT + 8 * PAGE) == -1) &&
+	     CHECK(emugpu_present(VA_SPLIT + 9 * PAGE) == 3) &&
+	     CHECK(emugpu_run(f, EMUGPU_OP_FILL, VA_SPLIT + 10 * PAGE, 0,
+			      PAGE, 0x33) == 0) &&
+	     CHECK(all_bytes(cpu + 2 * PAGE, PAGE, 0x33)) &&
+	     /* One unbind over both objects' parts and the hole. */
+	     CHECK(!emugpu_unbind(f, VA_SPLIT, 12 * PAGE)) &&
+	     CHECK(emugpu_present(VA_SPLIT) == -1) &&
+	     CHECK(emugpu_present(VA_SPLIT + 9 * PAGE) == -1);
+	munmap(cpu, 4 * PAGE);
+	/* Closing waits for the file's jobs to be freed. */
+	ok = CHECK(!close(f)) && CHECK(emugpu_stat("mappings") == mappings) &&
+	     ok;
+	return CHECK(!munmap(mem, 8 * PAGE)) && ok;
+}
+
 static int test_teardown(void)
 {
 	return CHECK(!munmap(cpu_a, SZ)) && CHECK(!munmap(cpu_b, SZ)) &&
@@ -785,6 +858,7 @@ static const struct ktap_case tests[] = {
 	{ "fences_bounded", test_fences_bounded },
 	{ "syncobj_out", test_syncobj_out },
 	{ "syncobj_in", test_syncobj_in },
+	{ "partial_unbind", test_partial_unbind },
 	{ "fdinfo", test_fdinfo },
 	{ "bo_charged_to_memcg", test_bo_charged_to_memcg },
 	{ "teardown", test_teardown },

@@ -126,15 +126,18 @@ struct drm_emugpu_vm_bind {
 };
 
 /**
- * struct drm_emugpu_vm_unbind - remove the mapping that starts at @va
- * @va: start of a mapping made by DRM_IOCTL_EMUGPU_VM_BIND
- * @size: its size
+ * struct drm_emugpu_vm_unbind - unmap [@va, @va + @size)
+ * @va: page-aligned device address, in [EMUGPU_VA_START, EMUGPU_VA_END)
+ * @size: bytes, page-aligned, non-zero, within the VA space
  * @flags: must be 0
  * @pad: must be 0
  *
+ * Every mapping inside the range goes; a mapping that crosses an end of
+ * the range is split, and its part outside stays bound with its pages.
  * The address range is free again at once; jobs already submitted keep
- * the mapping they use until they end. Errors: -EINVAL (no mapping with
- * exactly this start and size, flags, pad, @va + @size wraps).
+ * the mappings they use until they end. Errors: -EINVAL (alignment, the
+ * range, flags, pad, nothing mapped in the range), -ENOMEM (nothing
+ * changed).
  */
 struct drm_emugpu_vm_unbind {
 	__u64 va;
