@@ -127,6 +127,8 @@ static const struct drm_ioctl_desc emugpu_ioctls[] = {
 			  DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(EMUGPU_VM_UNBIND, emugpu_vm_unbind_ioctl,
 			  DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(EMUGPU_VM_OPS, emugpu_vm_ops_ioctl,
+			  DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(EMUGPU_SUBMIT, emugpu_submit_ioctl,
 			  DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(EMUGPU_WAIT, emugpu_wait_ioctl, DRM_RENDER_ALLOW),

@@ -402,6 +402,8 @@ int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
 			 struct drm_file *file);
 int emugpu_vm_unbind_ioctl(struct drm_device *drm, void *data,
 			   struct drm_file *file);
+int emugpu_vm_ops_ioctl(struct drm_device *drm, void *data,
+			struct drm_file *file);
 
 /* emugpu_job.c */
 int emugpu_engine_init(struct emugpu_device *edev);

@@ -237,75 +237,6 @@ static struct emugpu_mapping *emugpu_mapping_alloc(struct emugpu_vm *vm,
 	return map;
 }
 
-int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
-			 struct drm_file *file)
-{
-	struct drm_emugpu_vm_bind *args = data;
-	struct emugpu_file *efile = file->driver_priv;
-	struct emugpu_vm *vm = efile->vm;
-	struct emugpu_mapping *map;
-	struct drm_gem_object *obj;
-	int ret;
-
-	if (args->flags)
-		return -EINVAL;
-	if (!args->size || !IS_ALIGNED(args->size, EMUGPU_PAGE_SIZE) ||
-	    !IS_ALIGNED(args->va, EMUGPU_PAGE_SIZE) ||
-	    !IS_ALIGNED(args->offset, EMUGPU_PAGE_SIZE))
-		return -EINVAL;
-	if (args->va < EMUGPU_VA_START || args->va >= EMUGPU_VA_END ||
-	    args->size > EMUGPU_VA_END - args->va)
-		return -EINVAL;
-
-	obj = drm_gem_object_lookup(file, args->handle);
-	if (!obj)
-		return -ENOENT;
-	ret = -EINVAL;
-	if (args->offset >= obj->size || args->size > obj->size - args->offset)
-		goto out_put_obj;
-	/* A user pointer object shared through dma-buf stays with its VM. */
-	if (emugpu_is_userptr(obj) && to_userptr(obj)->vm != vm)
-		goto out_put_obj;
-
-	ret = -ENOMEM;
-	map = emugpu_mapping_alloc(vm, obj, args->va, args->size, args->offset);
-	if (!map)
-		goto out_put_obj;
-	ret = 0;
-	if (emugpu_is_vram(obj))
-		emugpu_mapping_fill_vram(map);
-	else if (!emugpu_is_userptr(obj))
-		ret = emugpu_mapping_fill_bo(map);
-	if (ret)
-		goto out_put_map;
-
-	mutex_lock(&vm->lock);
-	ret = -EBUSY;
-	if (!drm_gpuvm_interval_empty(&vm->gpuvm, args->va, args->size))
-		goto out_unlock;
-	ret = drm_gpuva_insert(&vm->gpuvm, &map->va);
-	if (WARN_ON_ONCE(ret))
-		goto out_unlock;
-	if (emugpu_is_userptr(obj)) {
-		/* From here the notifier clears its entries. */
-		mutex_lock(&vm->notifier_lock);
-		list_add(&map->userptr_link, &to_userptr(obj)->mappings);
-		mutex_unlock(&vm->notifier_lock);
-	}
-	mutex_unlock(&vm->lock);
-	drm_gem_object_put(obj);
-	return 0;
-
-out_unlock:
-	mutex_unlock(&vm->lock);
-out_put_map:
-	/* Undoes everything emugpu_mapping_alloc() and the fill did. */
-	emugpu_mapping_put(map);
-out_put_obj:
-	drm_gem_object_put(obj);
-	return ret;
-}
-
 /*
  * Fills @part, a part of @old that stays bound when the rest is unbound,
  * with @old's entries, and puts it where the notifier (user pointers) or
@@ -372,50 +303,127 @@ static int emugpu_vm_alloc_parts(struct emugpu_vm *vm,
 	return 0;
 }
 
-int emugpu_vm_unbind_ioctl(struct drm_device *drm, void *data,
-			   struct drm_file *file)
+/* Is @op well formed, on its own? (Objects are looked up later.) */
+static int emugpu_vm_op_check(const struct drm_emugpu_vm_op *op)
 {
-	struct emugpu_mapping *parts[EMUGPU_UNBIND_PARTS] = {};
-	struct drm_emugpu_vm_unbind *args = data;
+	if (op->op != EMUGPU_VM_OP_MAP && op->op != EMUGPU_VM_OP_UNMAP)
+		return -EINVAL;
+	if (op->op == EMUGPU_VM_OP_UNMAP && (op->handle || op->offset))
+		return -EINVAL;
+	if (!op->size || !IS_ALIGNED(op->size, EMUGPU_PAGE_SIZE) ||
+	    !IS_ALIGNED(op->va, EMUGPU_PAGE_SIZE) ||
+	    !IS_ALIGNED(op->offset, EMUGPU_PAGE_SIZE))
+		return -EINVAL;
+	if (op->va < EMUGPU_VA_START || op->va >= EMUGPU_VA_END ||
+	    op->size > EMUGPU_VA_END - op->va)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * The mapping a MAP makes, with its page table filled for buffer
+ * objects and VRAM, before vm->lock is taken: getting pages may reclaim.
+ */
+static struct emugpu_mapping *emugpu_vm_op_mapping(struct drm_file *file,
+						   const struct drm_emugpu_vm_op *op)
+{
 	struct emugpu_file *efile = file->driver_priv;
 	struct emugpu_vm *vm = efile->vm;
+	struct emugpu_mapping *map = NULL;
+	struct drm_gem_object *obj;
+	int ret;
+
+	obj = drm_gem_object_lookup(file, op->handle);
+	if (!obj)
+		return ERR_PTR(-ENOENT);
+	ret = -EINVAL;
+	if (op->offset >= obj->size || op->size > obj->size - op->offset)
+		goto out_put_obj;
+	/* A user pointer object shared through dma-buf stays with its VM. */
+	if (emugpu_is_userptr(obj) && to_userptr(obj)->vm != vm)
+		goto out_put_obj;
+
+	ret = -ENOMEM;
+	map = emugpu_mapping_alloc(vm, obj, op->va, op->size, op->offset);
+	if (!map)
+		goto out_put_obj;
+	ret = 0;
+	if (emugpu_is_vram(obj))
+		emugpu_mapping_fill_vram(map);
+	else if (!emugpu_is_userptr(obj))
+		ret = emugpu_mapping_fill_bo(map);
+	if (ret) {
+		/* Undoes everything emugpu_mapping_alloc() and the fill did. */
+		emugpu_mapping_put(map);
+		map = NULL;
+	}
+out_put_obj:
+	drm_gem_object_put(obj);
+	return map ? map : ERR_PTR(ret);
+}
+
+/* What one applied operation changed, to undo it if a later one fails. */
+struct emugpu_vm_undo {
+	struct emugpu_mapping *mapped;		/* MAP: in the tree */
+	struct drm_gpuva_ops *unmapped;		/* UNMAP: what it did */
+	struct emugpu_mapping *parts[EMUGPU_UNBIND_PARTS];
+};
+
+static int emugpu_vm_map_locked(struct emugpu_vm *vm,
+				struct emugpu_mapping *map,
+				struct emugpu_vm_undo *undo)
+{
+	int ret;
+
+	lockdep_assert_held(&vm->lock);
+	if (!drm_gpuvm_interval_empty(&vm->gpuvm, map->va.va.addr,
+				      map->va.va.range))
+		return -EBUSY;
+	ret = drm_gpuva_insert(&vm->gpuvm, &map->va);
+	if (WARN_ON_ONCE(ret))
+		return ret;
+	if (emugpu_is_userptr(map->obj)) {
+		/* From here the notifier clears its entries. */
+		mutex_lock(&vm->notifier_lock);
+		list_add(&map->userptr_link, &to_userptr(map->obj)->mappings);
+		mutex_unlock(&vm->notifier_lock);
+	}
+	undo->mapped = map;
+	return 0;
+}
+
+/*
+ * Unmaps [@va, @va + @size), splitting the mappings across its ends.
+ * Everything that can fail comes before the tree changes.
+ */
+static int emugpu_vm_unmap_locked(struct emugpu_vm *vm, u64 va, u64 size,
+				  struct emugpu_vm_undo *undo)
+{
 	struct emugpu_mapping *old, *prev, *next;
 	struct drm_gpuva_ops *ops;
 	struct drm_gpuva_op *op;
 	unsigned int i, n = 0;
 	int ret;
 
-	if (args->flags || args->pad)
-		return -EINVAL;
-	if (!args->size || !IS_ALIGNED(args->size, EMUGPU_PAGE_SIZE) ||
-	    !IS_ALIGNED(args->va, EMUGPU_PAGE_SIZE))
-		return -EINVAL;
-	if (args->va < EMUGPU_VA_START || args->va >= EMUGPU_VA_END ||
-	    args->size > EMUGPU_VA_END - args->va)
-		return -EINVAL;
-
-	mutex_lock(&vm->lock);
-	ops = drm_gpuvm_sm_unmap_ops_create(&vm->gpuvm, args->va, args->size);
-	if (IS_ERR(ops)) {
-		mutex_unlock(&vm->lock);
+	lockdep_assert_held(&vm->lock);
+	ops = drm_gpuvm_sm_unmap_ops_create(&vm->gpuvm, va, size);
+	if (IS_ERR(ops))
 		return PTR_ERR(ops);
-	}
 	ret = -EINVAL;
 	if (list_empty(&ops->list))
-		goto out_unlock;
-	ret = emugpu_vm_alloc_parts(vm, ops, parts);
+		goto out_free;
+	ret = emugpu_vm_alloc_parts(vm, ops, undo->parts);
 	if (ret)
-		goto out_unlock;
+		goto out_free;
 
-	/* Nothing fails from here: the unmaps, and the splits. */
 	drm_gpuva_for_each_op(op, ops) {
 		if (op->op == DRM_GPUVA_OP_UNMAP) {
 			drm_gpuva_unmap(&op->unmap);
 			continue;
 		}
 		old = to_emugpu_mapping(op->remap.unmap->va);
-		prev = op->remap.prev ? parts[n++] : NULL;
-		next = op->remap.next ? parts[n++] : NULL;
+		prev = op->remap.prev ? undo->parts[n++] : NULL;
+		next = op->remap.next ? undo->parts[n++] : NULL;
 		drm_gpuva_remap(prev ? &prev->va : NULL,
 				next ? &next->va : NULL, &op->remap);
 		if (prev)
@@ -423,24 +431,189 @@ int emugpu_vm_unbind_ioctl(struct drm_device *drm, void *data,
 		if (next)
 			emugpu_mapping_split(old, next);
 	}
-	mutex_unlock(&vm->lock);
-
-	/* The tree's references; jobs may hold the mappings longer. */
-	drm_gpuva_for_each_op(op, ops) {
-		if (op->op == DRM_GPUVA_OP_UNMAP)
-			old = to_emugpu_mapping(op->unmap.va);
-		else
-			old = to_emugpu_mapping(op->remap.unmap->va);
-		emugpu_mapping_put(old);
-	}
-	drm_gpuva_ops_free(&vm->gpuvm, ops);
+	undo->unmapped = ops;
 	return 0;
 
-out_unlock:
-	mutex_unlock(&vm->lock);
+out_free:
 	drm_gpuva_ops_free(&vm->gpuvm, ops);
+	for (i = 0; i < EMUGPU_UNBIND_PARTS; i++) {
+		if (undo->parts[i])
+			emugpu_mapping_put(undo->parts[i]);
+		undo->parts[i] = NULL;
+	}
+	return ret;
+}
+
+/* The mapping an operation of @ops took out of the tree. */
+static struct emugpu_mapping *emugpu_vm_op_old(struct drm_gpuva_op *op)
+{
+	return to_emugpu_mapping(op->op == DRM_GPUVA_OP_UNMAP ? op->unmap.va :
+				 op->remap.unmap->va);
+}
+
+/*
+ * Puts the VM back as it was before @undo's operation: allocates
+ * nothing, so it cannot fail. Undone in reverse order, each finds the
+ * tree as its operation left it. Under vm->lock; emugpu_vm_undo_put()
+ * drops the references afterwards.
+ */
+static void emugpu_vm_undo_locked(struct emugpu_vm *vm,
+				  struct emugpu_vm_undo *undo)
+{
+	struct drm_gpuva_op *op;
+	unsigned int i;
+
+	if (undo->mapped) {
+		drm_gpuva_remove(&undo->mapped->va);
+		return;
+	}
 	for (i = 0; i < EMUGPU_UNBIND_PARTS; i++)
-		if (parts[i])
-			emugpu_mapping_put(parts[i]);
+		if (undo->parts[i])
+			drm_gpuva_remove(&undo->parts[i]->va);
+	drm_gpuva_for_each_op(op, undo->unmapped)
+		WARN_ON(drm_gpuva_insert(&vm->gpuvm,
+					 &emugpu_vm_op_old(op)->va));
+}
+
+/*
+ * After vm->lock: the references the operation no longer needs. Done, an
+ * UNMAP drops the tree's references of the mappings it took out (jobs may
+ * hold them longer); undone, the mappings that were put back keep theirs
+ * and the ones it made go.
+ */
+static void emugpu_vm_undo_put(struct emugpu_vm *vm,
+			       struct emugpu_vm_undo *undo, bool undone)
+{
+	struct drm_gpuva_op *op;
+	unsigned int i;
+
+	if (undo->mapped) {
+		if (undone)
+			emugpu_mapping_put(undo->mapped);
+		return;
+	}
+	if (!undo->unmapped)
+		return;
+	if (undone) {
+		for (i = 0; i < EMUGPU_UNBIND_PARTS; i++)
+			if (undo->parts[i])
+				emugpu_mapping_put(undo->parts[i]);
+	} else {
+		drm_gpuva_for_each_op(op, undo->unmapped)
+			emugpu_mapping_put(emugpu_vm_op_old(op));
+	}
+	drm_gpuva_ops_free(&vm->gpuvm, undo->unmapped);
+}
+
+/*
+ * Applies @ops in order, all or none: the mappings of the MAPs are made
+ * first, then each operation is applied under vm->lock, and if one fails
+ * those before it are undone.
+ */
+static int emugpu_vm_apply(struct drm_file *file,
+			   const struct drm_emugpu_vm_op *ops, unsigned int count)
+{
+	struct emugpu_file *efile = file->driver_priv;
+	struct emugpu_vm *vm = efile->vm;
+	struct emugpu_mapping **maps;
+	struct emugpu_vm_undo *undo;
+	unsigned int i, done = 0;
+	int ret = 0;
+
+	for (i = 0; i < count; i++) {
+		ret = emugpu_vm_op_check(&ops[i]);
+		if (ret)
+			return ret;
+	}
+	maps = kcalloc(count, sizeof(*maps), GFP_KERNEL_ACCOUNT);
+	undo = kcalloc(count, sizeof(*undo), GFP_KERNEL_ACCOUNT);
+	if (!maps || !undo) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (i = 0; i < count && !ret; i++) {
+		if (ops[i].op != EMUGPU_VM_OP_MAP)
+			continue;
+		maps[i] = emugpu_vm_op_mapping(file, &ops[i]);
+		if (IS_ERR(maps[i])) {
+			ret = PTR_ERR(maps[i]);
+			maps[i] = NULL;
+		}
+	}
+	if (ret)
+		goto out_put_maps;
+
+	mutex_lock(&vm->lock);
+	for (; done < count; done++) {
+		if (ops[done].op == EMUGPU_VM_OP_MAP)
+			ret = emugpu_vm_map_locked(vm, maps[done], &undo[done]);
+		else
+			ret = emugpu_vm_unmap_locked(vm, ops[done].va,
+						     ops[done].size,
+						     &undo[done]);
+		if (ret)
+			break;
+		/* In the tree now: the tree's reference, undone or not. */
+		maps[done] = NULL;
+	}
+	if (ret)
+		for (i = done; i-- > 0;)
+			emugpu_vm_undo_locked(vm, &undo[i]);
+	mutex_unlock(&vm->lock);
+	for (i = 0; i < done; i++)
+		emugpu_vm_undo_put(vm, &undo[i], ret);
+
+out_put_maps:
+	for (i = 0; i < count; i++)
+		if (maps[i])
+			emugpu_mapping_put(maps[i]);
+out_free:
+	kfree(undo);
+	kfree(maps);
+	return ret;
+}
+
+int emugpu_vm_bind_ioctl(struct drm_device *drm, void *data,
+			 struct drm_file *file)
+{
+	struct drm_emugpu_vm_bind *args = data;
+	const struct drm_emugpu_vm_op op = {
+		.op = EMUGPU_VM_OP_MAP, .handle = args->handle,
+		.offset = args->offset, .va = args->va, .size = args->size,
+	};
+
+	if (args->flags)
+		return -EINVAL;
+	return emugpu_vm_apply(file, &op, 1);
+}
+
+int emugpu_vm_unbind_ioctl(struct drm_device *drm, void *data,
+			   struct drm_file *file)
+{
+	struct drm_emugpu_vm_unbind *args = data;
+	const struct drm_emugpu_vm_op op = {
+		.op = EMUGPU_VM_OP_UNMAP, .va = args->va, .size = args->size,
+	};
+
+	if (args->flags || args->pad)
+		return -EINVAL;
+	return emugpu_vm_apply(file, &op, 1);
+}
+
+int emugpu_vm_ops_ioctl(struct drm_device *drm, void *data,
+			struct drm_file *file)
+{
+	struct drm_emugpu_vm_ops *args = data;
+	struct drm_emugpu_vm_op *ops;
+	int ret;
+
+	if (args->flags || !args->count || args->count > EMUGPU_MAX_VM_OPS)
+		return -EINVAL;
+	ops = memdup_array_user(u64_to_user_ptr(args->ops), args->count,
+				sizeof(*ops));
+	if (IS_ERR(ops))
+		return PTR_ERR(ops);
+	ret = emugpu_vm_apply(file, ops, args->count);
+	kfree(ops);
 	return ret;
 }

@@ -312,6 +312,62 @@ static int test_vm_bind(void)
 	return !failures;
 }
 
+/*
+ * VM_OPS: the fields of the call and of each operation; and all or
+ * nothing: a MAP that succeeds followed by one that fails leaves the VM
+ * as it was.
+ */
+static int test_vm_ops(void)
+{
+	struct drm_emugpu_vm_op map = { .op = EMUGPU_VM_OP_MAP, .handle = bo,
+					.va = 0x6000000, .size = SZ };
+	struct drm_emugpu_vm_op ops[EMUGPU_MAX_VM_OPS + 1], o;
+	struct drm_emugpu_vm_ops v;
+	long long mappings = emugpu_stat("mappings");
+
+	checks = failures = 0;
+	for (int i = 0; i <= EMUGPU_MAX_VM_OPS; i++)
+		ops[i] = map;
+	expect("count 0", emugpu_vm_ops(fd, ops, 0), -EINVAL);
+	expect("count too big", emugpu_vm_ops(fd, ops, EMUGPU_MAX_VM_OPS + 1),
+	       -EINVAL);
+	v = (struct drm_emugpu_vm_ops){ .ops = (uintptr_t)ops, .count = 1,
+					.flags = 1 };
+	expect("flags", emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_OPS, &v), -EINVAL);
+	expect("ops NULL", emugpu_vm_ops(fd, NULL, 1), -EFAULT);
+	expect("ops over a hole", emugpu_vm_ops(fd, (void *)hole, 1), -EFAULT);
+	o = map; o.op = 0;
+	expect("op 0", emugpu_vm_ops(fd, &o, 1), -EINVAL);
+	o = map; o.op = EMUGPU_VM_OP_UNMAP + 1;
+	expect("unknown op", emugpu_vm_ops(fd, &o, 1), -EINVAL);
+	o = (struct drm_emugpu_vm_op){ .op = EMUGPU_VM_OP_UNMAP, .handle = bo,
+				       .va = VA, .size = PAGE };
+	expect("unmap with a handle", emugpu_vm_ops(fd, &o, 1), -EINVAL);
+	o.handle = 0; o.offset = PAGE;
+	expect("unmap with an offset", emugpu_vm_ops(fd, &o, 1), -EINVAL);
+	o = map; o.handle = 0;
+	expect("map handle 0", emugpu_vm_ops(fd, &o, 1), -ENOENT);
+	o = map; o.va += 1;
+	expect("map va unaligned", emugpu_vm_ops(fd, &o, 1), -EINVAL);
+	/* The first maps, the second finds it there: neither stays. */
+	expect("map twice", emugpu_vm_ops(fd, ops, 2), -EBUSY);
+	expect("nothing of it left", emugpu_present(map.va), -1);
+	/* A later op that fails undoes a split too. */
+	ops[1] = (struct drm_emugpu_vm_op){ .op = EMUGPU_VM_OP_UNMAP,
+					    .va = map.va + PAGE, .size = PAGE };
+	ops[2] = (struct drm_emugpu_vm_op){ .op = EMUGPU_VM_OP_UNMAP,
+					    .va = 0x5000000, .size = PAGE };
+	expect("map, split, unmap nothing", emugpu_vm_ops(fd, ops, 3),
+	       -EINVAL);
+	expect("nothing of them left", emugpu_present(map.va), -1);
+	expect("mappings unchanged", emugpu_stat("mappings") == mappings, 1);
+	ops[2] = (struct drm_emugpu_vm_op){ .op = EMUGPU_VM_OP_UNMAP,
+					    .va = map.va, .size = SZ };
+	expect("map, split, unmap all", emugpu_vm_ops(fd, ops, 3), 0);
+	expect("mappings back", emugpu_stat("mappings") == mappings, 1);
+	return !failures;
+}
+
 static int test_vm_unbind(void)
 {
 	struct drm_emugpu_vm_unbind u;
@@ -630,6 +686,20 @@ static int op_bind(void)
 	return ret ? ret : unbind_twice(b.va, b.size);
 }
 
+/* One VM_OPS call: map, split, unmap; on failure nothing stays. */
+static int op_vm_ops(void)
+{
+	const struct drm_emugpu_vm_op ops[3] = {
+		{ .op = EMUGPU_VM_OP_MAP, .handle = bo, .va = 0x4000000,
+		  .size = SZ },
+		{ .op = EMUGPU_VM_OP_UNMAP, .va = 0x4000000 + PAGE,
+		  .size = PAGE },
+		{ .op = EMUGPU_VM_OP_UNMAP, .va = 0x4000000, .size = SZ },
+	};
+
+	return emugpu_vm_ops(fd, ops, 3);
+}
+
 /* Unbinding the middle of a mapping splits it: two new mappings. */
 static int op_unbind_split(void)
 {
@@ -691,6 +761,7 @@ static int test_fail_nth(void)
 		{ "userptr", op_userptr },
 		{ "vm_bind", op_bind },
 		{ "vm_unbind_split", op_unbind_split },
+		{ "vm_ops", op_vm_ops },
 		{ "submit", op_submit },
 		{ "submit_timeline", op_submit_timeline },
 	};
@@ -798,6 +869,7 @@ static const struct ktap_case tests[] = {
 	{ "userptr_secretmem", test_userptr_secretmem },
 	{ "vm_bind", test_vm_bind },
 	{ "vm_unbind", test_vm_unbind },
+	{ "vm_ops", test_vm_ops },
 	{ "submit", test_submit },
 	{ "wait", test_wait },
 	{ "wait_interrupted", test_wait_interrupted },

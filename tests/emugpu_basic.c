@@ -25,6 +25,7 @@
 #define VA_TMP	0x1000000ULL
 #define VA_QUEUED	0x3000000ULL
 #define VA_SPLIT	0x4000000ULL
+#define VA_SWAP		0x5000000ULL
 
 static int fd;
 static uint32_t bo_a, bo_b, up;
@@ -831,6 +832,32 @@ static int test_partial_unbind(void)
 	return CHECK(!munmap(mem, 8 * PAGE)) && ok;
 }
 
+/*
+ * VM_OPS: in one call, a page of A's mapping goes and B's first page
+ * takes its place; jobs see B there and A around it.
+ */
+static int test_vm_ops_swap(void)
+{
+	const struct drm_emugpu_vm_op ops[2] = {
+		{ .op = EMUGPU_VM_OP_UNMAP, .va = VA_SWAP + PAGE, .size = PAGE },
+		{ .op = EMUGPU_VM_OP_MAP, .handle = bo_b, .va = VA_SWAP + PAGE,
+		  .size = PAGE },
+	};
+
+	return CHECK(!emugpu_bind(fd, bo_a, 0, VA_SWAP, 4 * PAGE)) &&
+	       CHECK(!emugpu_vm_ops(fd, ops, 2)) &&
+	       CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_SWAP, 0, PAGE, 0x41) ==
+		     0) &&
+	       CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_SWAP + PAGE, 0, PAGE,
+				0x42) == 0) &&
+	       CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_SWAP + 2 * PAGE, 0,
+				2 * PAGE, 0x43) == 0) &&
+	       CHECK(all_bytes(cpu_a, PAGE, 0x41)) &&
+	       CHECK(all_bytes(cpu_b, PAGE, 0x42)) &&
+	       CHECK(all_bytes(cpu_a + 2 * PAGE, 2 * PAGE, 0x43)) &&
+	       CHECK(!emugpu_unbind(fd, VA_SWAP, 4 * PAGE));
+}
+
 static int test_teardown(void)
 {
 	return CHECK(!munmap(cpu_a, SZ)) && CHECK(!munmap(cpu_b, SZ)) &&
@@ -859,6 +886,7 @@ static const struct ktap_case tests[] = {
 	{ "syncobj_out", test_syncobj_out },
 	{ "syncobj_in", test_syncobj_in },
 	{ "partial_unbind", test_partial_unbind },
+	{ "vm_ops_swap", test_vm_ops_swap },
 	{ "fdinfo", test_fdinfo },
 	{ "bo_charged_to_memcg", test_bo_charged_to_memcg },
 	{ "teardown", test_teardown },

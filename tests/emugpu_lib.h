@@ -166,6 +166,15 @@ static inline int emugpu_bind(int fd, uint32_t handle, uint64_t offset,
 	return emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_BIND, &b);
 }
 
+/* DRM_IOCTL_EMUGPU_VM_OPS: @count operations, all or none. */
+static inline int emugpu_vm_ops(int fd, const struct drm_emugpu_vm_op *ops,
+				uint32_t count)
+{
+	struct drm_emugpu_vm_ops v = { .ops = (uintptr_t)ops, .count = count };
+
+	return emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_VM_OPS, &v);
+}
+
 static inline int emugpu_unbind(int fd, uint64_t va, uint64_t size)
 {
 	struct drm_emugpu_vm_unbind u = { .va = va, .size = size };

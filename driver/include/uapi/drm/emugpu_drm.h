@@ -30,6 +30,7 @@ extern "C" {
 #define DRM_EMUGPU_GEM_MMAP_OFFSET	0x06
 #define DRM_EMUGPU_JOB_RELEASE		0x07
 #define DRM_EMUGPU_GEM_MADVISE		0x08
+#define DRM_EMUGPU_VM_OPS		0x09
 
 /* Device pages are CPU pages: the driver needs 4 KiB pages (Kconfig). */
 #define EMUGPU_PAGE_SIZE		4096ULL
@@ -39,6 +40,8 @@ extern "C" {
 /* Largest object, and most commands in one job */
 #define EMUGPU_MAX_OBJECT_SIZE		0x100000000ULL	/* 4 GiB */
 #define EMUGPU_MAX_CMDS			64
+/* Operations in one DRM_IOCTL_EMUGPU_VM_OPS */
+#define EMUGPU_MAX_VM_OPS		64
 /*
  * A file keeps the status of its last EMUGPU_FILE_FENCES jobs for WAIT,
  * and has at most that many jobs not yet done.
@@ -144,6 +147,49 @@ struct drm_emugpu_vm_unbind {
 	__u64 size;
 	__u32 flags;
 	__u32 pad;
+};
+
+enum drm_emugpu_vm_op_kind {
+	/* As DRM_IOCTL_EMUGPU_VM_BIND: @handle, @offset, @va, @size */
+	EMUGPU_VM_OP_MAP = 1,
+	/* As DRM_IOCTL_EMUGPU_VM_UNBIND: @va, @size; @handle, @offset 0 */
+	EMUGPU_VM_OP_UNMAP = 2,
+};
+
+/**
+ * struct drm_emugpu_vm_op - one operation of DRM_IOCTL_EMUGPU_VM_OPS
+ * @op: enum drm_emugpu_vm_op_kind
+ * @handle: the object to map (MAP); must be 0 for UNMAP
+ * @offset: page-aligned offset into the object (MAP); must be 0 for UNMAP
+ * @va: page-aligned device address, in [EMUGPU_VA_START, EMUGPU_VA_END)
+ * @size: bytes, page-aligned, non-zero, within the VA space (and for MAP
+ *	the object)
+ */
+struct drm_emugpu_vm_op {
+	__u32 op;
+	__u32 handle;
+	__u64 offset;
+	__u64 va;
+	__u64 size;
+};
+
+/**
+ * struct drm_emugpu_vm_ops - map and unmap, all or nothing
+ * @ops: user pointer to an array of struct drm_emugpu_vm_op
+ * @count: number of operations, 1 to EMUGPU_MAX_VM_OPS
+ * @flags: must be 0
+ *
+ * The operations apply in order, each to the VM the ones before it left:
+ * an UNMAP may split mappings (see DRM_IOCTL_EMUGPU_VM_UNBIND) and a MAP
+ * may then use the address range it freed. If one fails, the VM is as it
+ * was before the call. Errors: those of VM_BIND and VM_UNBIND for the
+ * first operation that fails; -EINVAL also for @count, @flags, an unknown
+ * @op, or a non-zero @handle or @offset in an UNMAP; -EFAULT (@ops).
+ */
+struct drm_emugpu_vm_ops {
+	__u64 ops;
+	__u32 count;
+	__u32 flags;
 };
 
 enum drm_emugpu_op {
@@ -328,6 +374,9 @@ struct drm_emugpu_gem_madvise {
 #define DRM_IOCTL_EMUGPU_VM_UNBIND \
 	DRM_IOW(DRM_COMMAND_BASE + DRM_EMUGPU_VM_UNBIND, \
 		struct drm_emugpu_vm_unbind)
+#define DRM_IOCTL_EMUGPU_VM_OPS \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_EMUGPU_VM_OPS, \
+		struct drm_emugpu_vm_ops)
 #define DRM_IOCTL_EMUGPU_SUBMIT \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_EMUGPU_SUBMIT, \
 		 struct drm_emugpu_submit)
