@@ -750,6 +750,26 @@ static int op_submit_timeline(void)
 	return ret ? ret : emugpu_wait(fd, s.seqno, INT64_MAX);
 }
 
+/* A job that waits for a syncobj's fence: the dependency is stored. */
+static int op_submit_in_fence(void)
+{
+	static struct drm_syncobj_create in = {
+		.flags = DRM_SYNCOBJ_CREATE_SIGNALED,
+	};
+	struct drm_emugpu_cmd c = emugpu_cmd(EMUGPU_OP_FILL, VA, 0, SZ, 4);
+	struct drm_emugpu_submit s = { .cmds = (uintptr_t)&c, .count = 1 };
+	int ret;
+
+	if (!in.handle) {
+		ret = emugpu_ioctl(fd, DRM_IOCTL_SYNCOBJ_CREATE, &in);
+		if (ret)
+			return ret;
+	}
+	s.in_syncobj = in.handle;
+	ret = emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_SUBMIT, &s);
+	return ret ? ret : emugpu_wait(fd, s.seqno, INT64_MAX);
+}
+
 static int test_fail_nth(void)
 {
 	static const struct {
@@ -764,6 +784,7 @@ static int test_fail_nth(void)
 		{ "vm_ops", op_vm_ops },
 		{ "submit", op_submit },
 		{ "submit_timeline", op_submit_timeline },
+		{ "submit_in_fence", op_submit_in_fence },
 	};
 	static const char *const knobs[][2] = {
 		{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "N" },
