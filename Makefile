@@ -5,6 +5,9 @@ S ?=
 # The kernel base: 7.3 (default) or 6.12 (the LTS). `make test` checks both
 # unless BASE= or KSRC= names one.
 BASE ?=
+# The platform: uml or x86_64 (QEMU); unset: every one the base has.
+P ?=
+PLATFORM_ARG = $(if $(P),--platform $(P))
 RUNNER  = PYTHONPATH=$(CURDIR)/runner $(PYTHON) -m oomgpu \
 	$(if $(KSRC),--ksrc $(KSRC))
 ONE_BASE = $(if $(BASE),--base $(BASE))
@@ -31,7 +34,7 @@ list:
 
 # The main job: OOM scenarios on every flavour, one table.
 run: deps
-	$(RUNNER) $(ONE_BASE) run $(if $(S),,--docs $(CURDIR)/docs$(if $(BASE),/$(BASE))) $(S)
+	$(RUNNER) $(ONE_BASE) run $(PLATFORM_ARG) $(if $(S),,--docs $(CURDIR)/docs$(if $(BASE),/$(BASE))) $(S)
 
 # What the series costs: the bench scenarios on both flavours, TRIALS boots
 # each, min / median / max (results/<timestamp>/bench.{md,json}, docs/).
@@ -42,7 +45,7 @@ bench: deps
 # Everything with assertions; ends with "N passed, N failed".
 test: deps runner-check
 	$(RUNNER) $(TEST_BASES) patches-check
-	$(RUNNER) $(TEST_BASES) test --kunit-x86 $(S)
+	$(RUNNER) $(TEST_BASES) test --kunit-x86 $(PLATFORM_ARG) $(S)
 
 # Every series ready to mail: checkpatch --strict, get_maintainer.pl,
 # git am onto the base, and a build after every patch.
@@ -64,8 +67,9 @@ kunit-x86: deps
 	$(RUNNER) $(ONE_BASE) kunit-x86
 
 # One scenario with its console on screen: make show S=oom-smoke F=baseline
+# (P=x86_64: under QEMU)
 show: deps
-	$(RUNNER) $(ONE_BASE) show $(S) $(if $(F),--flavour $(F))
+	$(RUNNER) $(ONE_BASE) show $(S) $(if $(F),--flavour $(F)) $(PLATFORM_ARG)
 
 # The runner's own unit tests, against golden logs.
 runner-check:

@@ -20,6 +20,12 @@
  *   whole      one user pointer over the whole VMA
  *   memcg      as busy, inside a memory cgroup with memory.max
  *   mrelease   no OOM: SIGKILL, then process_mrelease(2), deterministic
+ *   thp        as mrelease, the VMA in transparent huge pages (2 MiB
+ *              aligned, MADV_HUGEPAGE), 4 busy user pointers of 16 KiB at
+ *              unaligned offsets inside huge pages: the reap must leave
+ *              each busy huge page whole (a split would start a blocking
+ *              invalidation, which waits for the job) and take the rest;
+ *              skipped where the kernel has no THP (UML)
  *   exit       no OOM: SIGKILL and exit(0) with jobs in flight
  *   episodes   memcg, bench.episodes times in one boot (make bench): each
  *              victim's job is released by this process once the hog is
@@ -66,6 +72,10 @@
 #define CGROUP		"/sys/fs/cgroup/oomgpu"
 #define POLICY		"/sys/module/emugpu/parameters/notifier_policy"
 #define IDLE_SIZE	(16 * 1024)
+#define HPAGE		(2 * MiB)
+/* thp: where in its slice of the VMA a busy user pointer starts */
+#define THP_OFFSET	(300 * 1024)
+#define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
 
 struct mode {
 	const char *name;
@@ -74,17 +84,19 @@ struct mode {
 	unsigned int nidle;	/* bound, IDLE_SIZE each, used by no job */
 	int oom;		/* 0: no OOM, the parent kills */
 	int memcg;
+	int thp;		/* the VMA in transparent huge pages */
 };
 
 static const struct mode modes[] = {
-	{ "busy", 1, 64 * 1024, 0, 1, 0 },
-	{ "idle", 1, 64 * 1024, 31, 1, 0 },
-	{ "scattered", 32, 16 * 1024, 0, 1, 0 },
-	{ "whole", 1, 0, 0, 1, 0 },
-	{ "memcg", 1, 64 * 1024, 0, 1, 1 },
-	{ "mrelease", 1, 64 * 1024, 0, 0, 0 },
-	{ "exit", 1, 64 * 1024, 0, 0, 0 },
-	{ "episodes", 1, 64 * 1024, 0, 1, 1 },
+	{ "busy", 1, 64 * 1024, 0, 1, 0, 0 },
+	{ "idle", 1, 64 * 1024, 31, 1, 0, 0 },
+	{ "scattered", 32, 16 * 1024, 0, 1, 0, 0 },
+	{ "whole", 1, 0, 0, 1, 0, 0 },
+	{ "memcg", 1, 64 * 1024, 0, 1, 1, 0 },
+	{ "mrelease", 1, 64 * 1024, 0, 0, 0, 0 },
+	{ "thp", 4, 16 * 1024, 0, 0, 0, 1 },
+	{ "exit", 1, 64 * 1024, 0, 0, 0, 0 },
+	{ "episodes", 1, 64 * 1024, 0, 1, 1, 0 },
 };
 
 static const struct mode *mode;
@@ -146,6 +158,27 @@ static long status_kb(const char *path, const char *key)
 	return (long)read_key(file, key);
 }
 
+/*
+ * @size bytes of anonymous memory, 2 MiB aligned, that page faults fill
+ * with transparent huge pages where the kernel has them.
+ */
+static unsigned char *anon_huge(size_t size)
+{
+	unsigned char *raw = anon(size + HPAGE), *at;
+	size_t head;
+
+	if (!raw)
+		return NULL;
+	at = (unsigned char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
+	head = at - raw;
+	if ((head && munmap(raw, head)) ||
+	    munmap(at + size, HPAGE - head))
+		return NULL;
+	/* EINVAL without CONFIG_TRANSPARENT_HUGEPAGE: the caller sees it. */
+	madvise(at, size, MADV_HUGEPAGE);
+	return at;
+}
+
 static struct munmap_trap trap = { .size = TRAP_SIZE };
 
 static void __attribute__((noreturn)) victim(void)
@@ -164,17 +197,22 @@ static void __attribute__((noreturn)) victim(void)
 	set_adj("1000");
 	join_cgroup();
 	fd = episode_fd >= 0 ? episode_fd : emugpu_open();
-	vma = anon(VMA_SIZE);
+	vma = mode->thp ? anon_huge(VMA_SIZE) : anon(VMA_SIZE);
 	trap.addr = anon(TRAP_SIZE);
 	if (fd < 0 || !vma || !trap.addr)
 		_exit(93);
 	memset(vma, 0x5a, VMA_SIZE);
 	memset(trap.addr, 0x5a, TRAP_SIZE);
 
-	/* User pointers centred in equal slices of the VMA; busy first. */
+	/*
+	 * User pointers centred in equal slices of the VMA, busy first; thp:
+	 * at an unaligned offset inside the slice's first huge page.
+	 */
 	for (i = 0; i < nptrs; i++) {
 		size_t size = i < mode->nbusy ? busy_size : IDLE_SIZE;
-		unsigned char *at = vma + i * stride + (stride - size) / 2;
+		size_t off = mode->thp ? THP_OFFSET + i * PAGE :
+			     (stride - size) / 2;
+		unsigned char *at = vma + i * stride + off;
 		uint64_t va = VA_BUSY + i * (uint64_t)stride;
 
 		if (emugpu_userptr(fd, at, size, 0, &handle) ||
@@ -310,6 +348,10 @@ static int killed(int status)
 static unsigned long busy_kb(void)
 {
 	size_t each = mode->busy_size ? mode->busy_size : VMA_SIZE;
+
+	/* The reaper leaves each huge page that holds a busy range whole. */
+	if (mode->thp)
+		each = HPAGE;
 	size_t idle = strncmp(policy, "xe", 2) ? 0 : mode->nidle * IDLE_SIZE;
 
 	return (each * mode->nbusy + idle + TRAP_SIZE) / 1024;
@@ -419,6 +461,106 @@ static int run_mrelease(void)
 		    CHECK(killed(status)), 2, "victim_exits");
 	close(pidfd);
 	ktap_result(emugpu_idle(), 3, "driver_idle");
+	return ktap_failed;
+}
+
+/* AnonHugePages of task @task (PID/task/TID), kB; -1 if unreadable. */
+static long anon_huge_kb(const char *task)
+{
+	char file[96];
+
+	snprintf(file, sizeof(file), "/proc/%s/smaps_rollup", task);
+	return (long)read_key(file, "AnonHugePages");
+}
+
+/*
+ * thp: process_mrelease(2) of a killed victim whose VMA is in huge pages,
+ * with busy user pointers inside some of them. The reaper must zap around
+ * the huge pages that hold them without splitting one (a split issues a
+ * blocking invalidation of those 2 MiB, which the driver answers by
+ * waiting for the job), keep the busy ranges mapped for the device, and
+ * take the rest.
+ */
+static int run_thp(void)
+{
+	long before, after, huge, busy = (long)busy_kb();
+	long long blockable;
+	double took;
+	unsigned int i, mapped = 0;
+	char task[64];
+	int pidfd, ret, status;
+	pid_t vic;
+	long tid;
+
+	static const char *const names[] = {
+		"thp_backs_the_vma", "no_blockable_invalidation",
+		"busy_ranges_still_mapped", "reaped_around_busy_huge_pages",
+		"victim_exits", "driver_idle",
+	};
+
+	printf("1..6\n");
+	if (access(THP_ENABLED, F_OK)) {
+		for (i = 0; i < 6; i++)
+			printf("ok %u %s # SKIP no transparent huge pages\n",
+			       i + 1, names[i]);
+		return 0;
+	}
+	/*
+	 * The kernel turns THP off on machines under 512 MiB, which the
+	 * administrator may undo (mm/huge_memory.c, hugepage_init()).
+	 */
+	if (write_text(THP_ENABLED, "madvise")) {
+		diag("%s: %s", THP_ENABLED, strerror(errno));
+		return 1;
+	}
+	vic = spawn(victim);
+	tid = hear_child();
+	if (tid < 0)
+		return 1;
+	snprintf(task, sizeof(task), "%d/task/%ld", vic, tid);
+	huge = anon_huge_kb(task);
+	before = status_kb(task, "RssAnon");
+	printf("# anon_huge_before_kb=%ld\n", huge);
+	ktap_result(CHECK(huge >= (long)(VMA_SIZE / 1024) / 2), 1, names[0]);
+	if (ktap_failed) {
+		/* Nothing below would test what it says. */
+		kill(vic, SIGKILL);
+		waitpid(vic, &status, 0);
+		for (i = 1; i < 6; i++)
+			printf("ok %u %s # SKIP no huge pages\n", i + 1,
+			       names[i]);
+		return 1;
+	}
+	blockable = emugpu_stat("inval_blockable");
+	pidfd = (int)syscall(SYS_pidfd_open, vic, 0);
+	if (!CHECK(pidfd >= 0) ||
+	    !CHECK(!syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0)))
+		return 1;
+	took = now();
+	ret = (int)syscall(SYS_process_mrelease, pidfd, 0) ? -errno : 0;
+	took = now() - took;
+	blockable = emugpu_stat("inval_blockable") - blockable;
+	after = status_kb(task, "RssAnon");
+	for (i = 0; i < mode->nbusy; i++)
+		mapped += emugpu_present(VA_BUSY + i * (VMA_SIZE / mode->nbusy)) ==
+			  (long)(mode->busy_size / PAGE);
+	printf("# victim_pid=%d\n# busy_kb=%ld\n# vma_kb=%lu\n", vic, busy,
+	       VMA_SIZE / 1024);
+	printf("# mrelease=%d\n# mrelease_ms=%.1f\n", ret, took * 1e3);
+	printf("# rss_before_kb=%ld\n# rss_after_kb=%ld\n", before, after);
+	printf("# anon_huge_after_kb=%ld\n# thp_left_kb=%ld\n",
+	       anon_huge_kb(task), after);
+	printf("# blockable_in_reap=%lld\n# busy_mapped=%u\n", blockable,
+	       mapped);
+	ktap_result(CHECK(blockable == 0), 2, names[1]);
+	ktap_result(CHECK(mapped == mode->nbusy), 3, names[2]);
+	/* All but the busy huge pages, and what little else it mapped. */
+	ktap_result(CHECK(before > (long)(VMA_SIZE / 1024)) &&
+		    CHECK(after >= 0 && after <= busy + 1024), 4, names[3]);
+	ktap_result(CHECK(waitpid(vic, &status, 0) == vic) &&
+		    CHECK(killed(status)), 5, names[4]);
+	close(pidfd);
+	ktap_result(emugpu_idle(), 6, names[5]);
 	return ktap_failed;
 }
 
@@ -736,6 +878,8 @@ int main(int argc, char **argv)
 		ret = run_oom();
 	else if (!strcmp(mode->name, "mrelease"))
 		ret = run_mrelease();
+	else if (mode->thp)
+		ret = run_thp();
 	else
 		ret = run_exit();
 	return ret;

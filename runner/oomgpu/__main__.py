@@ -1,8 +1,9 @@
 """oomgpu's runner: python3 -m oomgpu COMMAND (see --help).
 
 Builds the kernel flavours of each base (7.3 by default, 6.12 as the LTS)
-and the initramfs, boots one UML guest per scenario, base and flavour (in
-parallel up to nproc), judges each boot and writes the reports under
+for each platform the base has (UML; x86_64 under QEMU) and the initramfs,
+boots one guest per scenario, base, platform and flavour (in parallel up
+to nproc), judges each boot and writes the reports under
 results/<timestamp>/.
 """
 
@@ -18,8 +19,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import bases, bench, deps, kunit_x86, outgoing, patches, report
+from . import bases, bench, deps, kunit_x86, outgoing, patches, qemu, report
 from .bases import FLAVOURS, Base
+from .platforms import PLATFORMS, UML, Platform, of_base
 from .judge import Outcome, judge
 from .kbuild import BuildError, Tree, log
 from .plot import write_plot
@@ -31,14 +33,18 @@ TOP = Path(__file__).resolve().parents[2]
 
 # Which groups each command runs when no scenario is named.
 COMMAND_GROUPS = {
-    'test': ['smoke', 'oom', 'kunit', 'selfcheck'],
-    'run': ['oom'],
+    'test': ['smoke', 'oom', 'kunit', 'selfcheck', 'kselftest'],
+    'run': ['oom', 'kselftest'],
     'kunit': ['kunit'],
     'bench': ['bench'],
 }
 # What `test` runs on a second base (the LTS): the smoke group and the
 # scenarios that reproduce the bug; its patches are checked in full.
 LTS_GROUPS = ['smoke']
+# What `test` runs on a platform other than UML (x86_64 under QEMU, where
+# a boot costs several times UML's): the same rule, and the self-checks
+# that prove a failure there is seen. `run` takes every OOM scenario.
+SECOND_PLATFORM_GROUPS = ['smoke', 'selfcheck', 'kselftest']
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=text)
         c.add_argument('patterns', nargs='*', help='scenario names or globs')
         c.add_argument('--flavour', action='append', choices=list(FLAVOURS))
+        c.add_argument('--platform', action='append',
+                       choices=list(PLATFORMS),
+                       help='only these platforms (default: every one the '
+                       'base has that the scenario runs on)')
         c.add_argument('--jobs', type=int, default=os.cpu_count() or 1)
         if name == 'test':
             c.add_argument('--kunit-x86', action='store_true',
@@ -95,36 +105,43 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser('show', help='run one scenario, console on screen')
     s.add_argument('scenario')
     s.add_argument('--flavour', choices=list(FLAVOURS), default='patched')
+    s.add_argument('--platform', choices=list(PLATFORMS), default=UML.name)
     return p
 
 
-def _kernels(tree: Tree, flavours: list[str]) -> dict[str, Path]:
-    return {f: tree.build(f) for f in flavours}
+# One boot: a scenario on one flavour of one base, on one platform.
+Work = tuple[Scenario, Tree, Platform, str]
+# The kernels a run boots, by (base, platform, flavour)
+Kernels = dict[tuple[str, str, str], Path]
 
 
-# One boot: a scenario on one flavour of one base.
-Work = tuple[Scenario, Tree, str]
-
-
-def _run_one(scenario: Scenario, tree: Tree, flavour: str, linux: Path,
-             initramfs: Path, results: Path, echo: bool = False) -> Outcome:
+def _run_one(scenario: Scenario, tree: Tree, platform: Platform,
+             flavour: str, image: Path, initramfs: Path, results: Path,
+             echo: bool = False) -> Outcome:
     base = tree.base
-    log_path = results / 'logs' / f'{scenario.name}.{base.name}-{flavour}.log'
-    b = boot(linux, initramfs, scenario.mem,
-             scenario.kernel_args(base.boot_args, base.time_travel),
-             scenario.timeout, log_path, sys.stdout if echo else None)
-    return judge(scenario, flavour, b, log_path, base.name)
+    kernel = platform.output_name(flavour)
+    log_path = results / 'logs' / f'{scenario.name}.{base.name}-{kernel}.log'
+    out = sys.stdout if echo else None
+    if platform is UML:
+        b = boot(image, initramfs, scenario.mem,
+                 scenario.kernel_args(base.boot_args, base.time_travel),
+                 scenario.timeout, log_path, out)
+    else:
+        b = qemu.boot(image, initramfs, scenario.mem,
+                      scenario.kernel_args((), False), scenario.timeout,
+                      log_path, out)
+    return judge(scenario, flavour, b, log_path, base.name, platform.name)
 
 
-def _run_matrix(work: list[Work], kernels: dict[tuple[str, str], Path],
-                initramfs: Path, results: Path, jobs: int) -> list[Outcome]:
+def _run_matrix(work: list[Work], kernels: Kernels, initramfs: Path,
+                results: Path, jobs: int) -> list[Outcome]:
     outcomes: dict[int, Outcome] = {}
     tty = sys.stderr.isatty()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(_run_one, s, t, f,
-                               kernels[(t.base.name, f)], initramfs,
+        futures = {pool.submit(_run_one, s, t, p, f,
+                               kernels[(t.base.name, p.name, f)], initramfs,
                                results): i
-                   for i, (s, t, f) in enumerate(work)}
+                   for i, (s, t, p, f) in enumerate(work)}
         for done, fut in enumerate(as_completed(futures), start=1):
             out = fut.result()
             outcomes[futures[fut]] = out
@@ -157,6 +174,23 @@ def _scenarios(args: argparse.Namespace, first: bool) -> list[Scenario]:
         return picked
     return [s for s in picked
             if s.reproduces or set(LTS_GROUPS) & set(s.groups)]
+
+
+def _initramfs(args: argparse.Namespace, tree: Tree) -> Path:
+    """The guest image, with the kernel selftests of @tree's base."""
+    return build_initramfs(TOP, args.build_dir, tree.uapi_include(),
+                           tree.kselftests())
+
+
+def _runs_on(args: argparse.Namespace, scenario: Scenario,
+             platform: Platform) -> bool:
+    """Whether @scenario boots on @platform in this command."""
+    if platform.name not in scenario.platforms:
+        return False
+    if platform is UML or args.patterns or args.command != 'test':
+        return True
+    return scenario.reproduces or bool(
+        set(SECOND_PLATFORM_GROUPS) & set(scenario.groups))
 
 
 def _trees(args: argparse.Namespace) -> list[Tree]:
@@ -265,11 +299,13 @@ def _bench(args: argparse.Namespace, tree: Tree) -> int:
     cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
     scenarios = cat.select(args.patterns, COMMAND_GROUPS['bench'])
     flavours = args.flavour or list(FLAVOURS)
-    kernels = {(tree.base.name, f): tree.build(f) for f in flavours}
-    initramfs = build_initramfs(TOP, args.build_dir, tree.uapi_include())
+    # UML only: the bench figures are UML's (docs/bench.md).
+    kernels = {(tree.base.name, UML.name, f): tree.build(f)
+               for f in flavours}
+    initramfs = _initramfs(args, tree)
     results = _results_dir(args.results_dir)
     # Trials interleave: each scenario on each flavour, then all again.
-    work: list[Work] = [(s, tree, f) for t in range(args.trials)
+    work: list[Work] = [(s, tree, UML, f) for t in range(args.trials)
                         for s in scenarios if not s.trials or t < s.trials
                         for f in flavours]
     outcomes = _run_matrix(work, kernels, initramfs, results, args.jobs)
@@ -314,11 +350,12 @@ def main(argv: list[str] | None = None) -> int:
         tree = trees[0]
         if args.command == 'kernel':
             for t in trees:
-                _kernels(t, args.flavour or list(FLAVOURS))
+                for f in args.flavour or list(FLAVOURS):
+                    for p in of_base(t.base):
+                        t.build(f, p)
             return 0
         if args.command == 'rootfs':
-            build_initramfs(
-                TOP, args.build_dir, tree.uapi_include())
+            _initramfs(args, tree)
             return 0
         if args.command == 'patches-check':
             # The emugpu=m build runs on the first base only.
@@ -337,30 +374,41 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == 'list':
             cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
             for s in cat.scenarios.values():
-                print(f'{s.name:20} {",".join(s.groups):18} {s.summary}')
+                print(f'{s.name:24} {",".join(s.groups):18} '
+                      f'{",".join(s.platforms):11} {s.summary}')
             return 0
         if args.command == 'show':
             cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
             scenario = cat.select([args.scenario], [])[0]
-            linux = tree.build(args.flavour)
-            initramfs = build_initramfs(
-                TOP, args.build_dir, tree.uapi_include())
-            out = _run_one(scenario, tree, args.flavour, linux, initramfs,
-                           _results_dir(args.results_dir), echo=True)
+            platform = PLATFORMS[args.platform]
+            if platform not in of_base(tree.base):
+                raise ValueError(f'base {tree.base.name} has no '
+                                 f'{platform.name} kernel')
+            image = tree.build(args.flavour, platform)
+            initramfs = _initramfs(args, tree)
+            out = _run_one(scenario, tree, platform, args.flavour, image,
+                           initramfs, _results_dir(args.results_dir),
+                           echo=True)
             print(f'{out.label}: {out.status.value}'
                   + (f' -- {"; ".join(out.problems)}' if out.problems else '')
                   + f' (log: {out.log_path})')
             return 0 if out.status.ok else 1
         flavours = args.flavour or list(FLAVOURS)
         work: list[Work] = []
-        kernels: dict[tuple[str, str], Path] = {}
+        kernels: Kernels = {}
         for i, t in enumerate(trees):
             scenarios = _scenarios(args, first=i == 0)
+            platforms = [p for p in of_base(t.base)
+                         if not args.platform or p.name in args.platform]
+            # Each flavour's kernels one after the other: the source tree
+            # is put in a flavour's state once for all its platforms.
             for f in flavours:
-                kernels[(t.base.name, f)] = t.build(f)
-            work += [(s, t, f) for s in scenarios for f in flavours]
-        initramfs = build_initramfs(
-                TOP, args.build_dir, tree.uapi_include())
+                for p in platforms:
+                    if any(_runs_on(args, s, p) for s in scenarios):
+                        kernels[(t.base.name, p.name, f)] = t.build(f, p)
+            work += [(s, t, p, f) for s in scenarios for p in platforms
+                     if _runs_on(args, s, p) for f in flavours]
+        initramfs = _initramfs(args, tree)
         results = _results_dir(args.results_dir)
         print('# bases: ' + ', '.join(
             f'{t.base.name} ({t.ksrc or t.base.package + " " + t.base.version})'

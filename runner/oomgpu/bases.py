@@ -3,7 +3,7 @@
 A base is a directory kernel-patches/<name>/ with a BASE file: the Debian
 source package and its pin, where apt finds it, the series each flavour
 carries, the UML config fragment of that base and the boot arguments its
-UML needs. Everything that differs between 6.12 and 7.3 lives there, so
+UML needs, and the x86_64 fragment where the base runs under QEMU too. Everything that differs between 6.12 and 7.3 lives there, so
 the rest of the runner never asks which base it is on.
 """
 
@@ -31,7 +31,10 @@ class Base:
     series: dict[str, tuple[tuple[str, str], ...]]
     # Applied after the driver is placed (adapts it to this base)
     after_driver: tuple[tuple[str, str], ...]
-    config: tuple[str, ...]      # extra fragments under kernel-config/
+    config: tuple[str, ...]      # extra UML fragments under kernel-config/
+    # The x86_64 kernel's fragments of this base (platforms.py); none:
+    # the base is UML only
+    x86_64_config: tuple[str, ...]
     boot_args: tuple[str, ...]   # extra UML command line
     time_travel: bool            # time-travel=inf-cpu available (!SMP)
 
@@ -74,6 +77,7 @@ def read_base(directory: Path) -> Base:
             series={f: _pairs(fields[f]) for f in FLAVOURS},
             after_driver=_pairs(fields.get('after-driver', '')),
             config=tuple(fields.get('config', '').split()),
+            x86_64_config=tuple(fields.get('x86_64-config', '').split()),
             boot_args=tuple(fields.get('boot-args', '').split()),
             time_travel=fields.get('time-travel', 'no') == 'yes')
     except KeyError as err:

@@ -78,6 +78,8 @@ class Outcome:
     metrics: dict[str, float] = field(default_factory=dict)
     # The kernel base (7.3, 6.12) the flavour was built on
     base: str = ''
+    # What it was built for and booted on (platforms.py)
+    platform: str = 'uml'
 
     def reaping(self) -> 'Reaping | None':
         """What came back of the victim's memory, by the reaper's first
@@ -91,10 +93,17 @@ class Outcome:
             return None
         return Reaping.of_kill(self.victim, busy)
 
+    @property
+    def kernel(self) -> str:
+        """The flavour, with the platform unless it is UML: 'patched',
+        'x86_64/patched'."""
+        if self.platform == 'uml':
+            return self.flavour
+        return f'{self.platform}/{self.flavour}'
 
     @property
     def label(self) -> str:
-        where = f'{self.base}/{self.flavour}' if self.base else self.flavour
+        where = f'{self.base}/{self.kernel}' if self.base else self.kernel
         return f'{self.scenario.name}@{where}'
 
     def results(self) -> list[TestResult]:
@@ -108,11 +117,11 @@ class Outcome:
 
 
 def judge(scenario: Scenario, flavour: str, boot: Boot,
-          log_path: Path, base: str = '') -> Outcome:
+          log_path: Path, base: str = '', platform: str = 'uml') -> Outcome:
     docs = parse_log(boot.console)
     out = Outcome(scenario, flavour, log_path, boot, docs,
                   find_splats(boot.console), parse_oom(boot.console),
-                  base=base)
+                  base=base, platform=platform)
     out.metrics = _metrics(docs)
     _oom_facts(out)
     program_problems = _program_problems(out)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bases import FLAVOURS, Base  # noqa: E402  (re-exported)
+from .platforms import UML, Platform
 
 # Where driver/ goes in a kernel tree, and the lines that hook it in.
 DRIVER_DIR = 'drivers/gpu/drm/emugpu'
@@ -44,6 +45,10 @@ DRIVER_SUBJECT = 'drm/emugpu: add an emulated GPU with user pointers'
 CONFIG_FRAGMENTS = ('base.config', 'debug.config')
 # Build output inside the source tree, one per flavour (Tree.output_dir()).
 OUT_DIR = '.oomgpu-out'
+# The kernel's own selftests in the guest image, by directory under
+# tools/testing/selftests: the HMM tests (lib/test_hmm.c, x86_64) and the
+# process_mrelease(2) test.
+KSELFTESTS = (('mm', ('hmm-tests', 'mrelease_test')),)
 # The driver as a module: the build check of `make patches-check`.
 MODULE_FRAGMENTS = ('base.config', 'module.config')
 __all__ = ['FLAVOURS', 'Base', 'Tree', 'BuildError', 'log', 'run']
@@ -244,6 +249,25 @@ class Tree:
         stamp.write_text(base + '\n')
         return out / 'include'
 
+    def kselftests(self) -> list[tuple[str, Path]]:
+        """The kernel's own selftests the guests run (KSELFTESTS), built
+        static from the source tree with the base's uapi headers by their
+        own Makefile (incrementally, into build/<base>/kselftest/); returns
+        (path in the guest image, binary) pairs. The series does not touch
+        tools/, so every flavour's tree state builds the same programs."""
+        include = self.uapi_include()
+        out = self.build_dir / self.base.name / 'kselftest'
+        pairs = []
+        for directory, names in KSELFTESTS:
+            dest = out / directory
+            dest.mkdir(parents=True, exist_ok=True)
+            run(['make', '-s', '-C', f'tools/testing/selftests/{directory}',
+                 'USERLDFLAGS=-static', f'KHDR_INCLUDES=-isystem {include}',
+                 f'OUTPUT={dest}', *[str(dest / n) for n in names]],
+                cwd=self.work)
+            pairs += [(f'kselftest/{directory}/{n}', dest / n) for n in names]
+        return pairs
+
     # -- flavours -------------------------------------------------------
 
     def patch_files(self, pairs: tuple[tuple[str, str], ...]) -> list[Path]:
@@ -374,21 +398,24 @@ class Tree:
 
     def configure(self, flavour: str, src: Path, validate: bool = True,
                   fragments: tuple[str, ...] = CONFIG_FRAGMENTS,
-                  name: str = '') -> Path:
-        """Writes the fragments as .config in @src's output directory and
-        runs olddefconfig; with @validate, fails if a fragment line was
-        lost. A later fragment's CONFIG_X replaces an earlier one's."""
-        out = self.output_dir(src, name or flavour)
+                  name: str = '', platform: Platform = UML) -> Path:
+        """Writes the fragments, then @platform's and the base's for it, as
+        .config in @src's output directory and runs olddefconfig; with
+        @validate, fails if a fragment line was lost. A later fragment's
+        CONFIG_X replaces an earlier one's."""
+        out = self.output_dir(src, name or platform.output_name(flavour))
         out.mkdir(parents=True, exist_ok=True)
+        names = fragments + platform.fragments + \
+            platform.base_fragments(self.base)
         text = merge_fragments([(self.top / 'kernel-config' / f).read_text()
-                                for f in fragments + self.base.config])
+                                for f in names])
         stamp = out / '.oomgpu-config'
         if stamp.exists() and stamp.read_text() == text and \
                 (out / '.config').exists():
             return out
         (out / '.config').write_text(text)
-        run(['make', '-s', 'ARCH=um', f'O={out.name}', 'olddefconfig'],
-            cwd=src)
+        run(['make', '-s', f'ARCH={platform.arch}', f'O={out.name}',
+             'olddefconfig'], cwd=src)
         missing = check_config(text, (out / '.config').read_text())
         if missing and validate:
             raise BuildError(
@@ -398,14 +425,15 @@ class Tree:
         stamp.write_text(text)
         return out
 
-    def build(self, flavour: str) -> Path:
-        """Builds the flavour's UML binary; returns its path."""
+    def build(self, flavour: str, platform: Platform = UML) -> Path:
+        """Builds the flavour's kernel for @platform (the UML binary, or
+        x86_64's bzImage); returns its path."""
         base = self.ensure_base()
         src = self.ensure_worktree(flavour, base)
-        out = self.configure(flavour, src)
-        log(f'{self.base.name} {flavour}: building UML in {out}')
-        self.make(out, src)
-        return out / 'linux'
+        out = self.configure(flavour, src, platform=platform)
+        log(f'{self.base.name} {flavour}: building {platform.name} in {out}')
+        self.make(out, src, platform)
+        return out / platform.image
 
     def build_driver_module(self) -> Path:
         """Builds the patched tree with emugpu as a module (=m), as a
@@ -436,10 +464,11 @@ class Tree:
                     f'--base={base}', commit], cwd=src).strip()
         return Path(name)
 
-    def make(self, out: Path, src: Path) -> None:
+    def make(self, out: Path, src: Path, platform: Platform = UML) -> None:
         """Builds (incrementally) the kernel of @src in @out."""
         jobs = os.cpu_count() or 1
-        cmd = ['make', '-s', f'-j{jobs}', 'ARCH=um', f'O={out.name}']
+        cmd = ['make', '-s', f'-j{jobs}', f'ARCH={platform.arch}',
+               f'O={out.name}']
         env = {}
         if shutil.which('ccache'):
             cmd.append('CC=ccache gcc')

@@ -2,7 +2,7 @@
 
 One line per OOM scenario, from the kernel log's events (the kill, each
 reaper report, the reaper giving up, the victim gone); one panel per
-flavour, baseline first, a scenario in the same colour in each. gnuplot draws it when installed; the data and the
+flavour and platform, baseline first, a scenario in the same colour in each. gnuplot draws it when installed; the data and the
 script are written either way, so the plot can be redrawn elsewhere.
 """
 
@@ -21,7 +21,7 @@ def write_plot(outcomes: list[Outcome], directory: Path) -> Path | None:
     gnuplot."""
     # Victims with something to show after the kill (not those that just
     # exited before the reaper looked).
-    series = [(o.label, o.flavour, o.victim.rss_timeline())
+    series = [(o.label, o.kernel, o.victim.rss_timeline())
               for o in outcomes
               if o.victim is not None and len(o.victim.rss_timeline()) > 1]
     if not series:
@@ -45,8 +45,9 @@ def write_plot(outcomes: list[Outcome], directory: Path) -> Path | None:
         panels.setdefault(flavour, []).append(
             f"'reap.dat' index {i} using 1:2 with steps linecolor {colour} "
             f"linewidth 2 title '{scenario}'")
-    # Baseline first, then the other flavours, side by side.
-    order = sorted(panels, key=lambda f: (f != BASELINE, f))
+    # UML first, baseline before the other flavours, side by side.
+    order = sorted(panels, key=lambda k: ('/' in k, not k.endswith(BASELINE),
+                                          k))
     script = directory / 'reap.gp'
     text = [
         f'set terminal pngcairo size {600 * len(order)},520 noenhanced',

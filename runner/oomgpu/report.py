@@ -47,7 +47,7 @@ def junit(outcomes: list[Outcome]) -> str:
     suites = ET.Element('testsuites', name='oomgpu')
     by_flavour: dict[str, list[Outcome]] = {}
     for out in outcomes:
-        name = f'{out.base}/{out.flavour}' if out.base else out.flavour
+        name = f'{out.base}/{out.kernel}' if out.base else out.kernel
         by_flavour.setdefault(name, []).append(out)
     for flavour, outs in by_flavour.items():
         failures = sum(not o.status.ok for o in outs)
@@ -72,6 +72,7 @@ def outcome_json(out: Outcome) -> dict[str, Any]:
     return {
         'scenario': out.scenario.name,
         'base': out.base,
+        'platform': out.platform,
         'flavour': out.flavour,
         'status': out.status.value,
         'problems': out.problems,
@@ -144,7 +145,8 @@ def reproduces_on_baseline(out: Outcome, outcomes: list[Outcome]) -> str:
     if not out.scenario.reproduces:
         return '-'
     base = [o for o in outcomes if o.scenario.name == out.scenario.name
-            and o.flavour == BASELINE and o.base == out.base]
+            and o.flavour == BASELINE and o.base == out.base
+            and o.platform == out.platform]
     if not base:
         return 'not run'
     return 'yes' if base[0].status.ok and base[0].failures_expected \
@@ -165,7 +167,8 @@ def reaping_cells(r: Reaping | None) -> tuple[str, str, str]:
 
 def table(outcomes: list[Outcome]) -> str:
     """The OOM table: one row per scenario and flavour."""
-    head = ('scenario', 'policy', 'base', 'flavour', 'anon-rss at kill',
+    head = ('scenario', 'policy', 'base', 'platform', 'flavour',
+            'anon-rss at kill',
             'reaped 1st pass',
             '% of non-busy', 'kill->reap', 'collateral', 'jobs cancelled',
             'verdict', 'reproduces on baseline')
@@ -176,7 +179,7 @@ def table(outcomes: list[Outcome]) -> str:
         cancels = out.metrics.get('oom_cancels')
         rows.append((
             out.scenario.name, out.scenario.policy, out.base or '-',
-            out.flavour,
+            out.platform, out.flavour,
             _fmt(r.anon_at_kill_kb if r else None, ' kB'),
             reaped, share, secs,
             str(len(out.collateral)) if out.victim else '-',

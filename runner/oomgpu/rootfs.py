@@ -3,7 +3,8 @@
 The image is a gzip'd newc cpio written directly, so /dev/console can be a
 character device although the build runs unprivileged. It holds Debian's
 busybox-static, the init script, the static test programs built from
-tests/*.c, and the scenario scripts; one image serves every scenario.
+tests/*.c, the kernel's own selftests the scenarios run (built from the
+base tree), and the scenario scripts; one image serves every scenario.
 """
 
 from __future__ import annotations
@@ -89,15 +90,33 @@ def build_programs(tests: Path, out: Path, include: list[Path]) -> list[Path]:
     return built
 
 
-def build_initramfs(top: Path, build: Path, uapi: Path) -> Path:
-    """The guest image; @uapi holds the base's installed uapi headers."""
+# Directories of every image
+IMAGE_DIRS = ('bin', 'dev', 'proc', 'sys', 'tmp', 'tests', 'scenarios')
+
+
+def image_dirs(files: list[str]) -> list[str]:
+    """IMAGE_DIRS and every directory above @files, parents first, each
+    once (cpio needs a directory before what is in it)."""
+    dirs = list(IMAGE_DIRS)
+    for path in files:
+        parts = Path(path).parts[:-1]
+        dirs += [str(Path(*parts[:i + 1])) for i in range(len(parts))]
+    return list(dict.fromkeys(dirs))
+
+
+def build_initramfs(top: Path, build: Path, uapi: Path,
+                    extra: list[tuple[str, Path]] | None = None) -> Path:
+    """The guest image; @uapi holds the base's installed uapi headers,
+    @extra (path in the image, file) programs built elsewhere (the
+    kernel's selftests)."""
     busybox = fetch_busybox(build / 'busybox')
     # emugpu_drm.h includes "drm.h" as the kernel's uapi/drm headers do
     programs = build_programs(top / 'tests', build / 'tests',
                               [top / 'driver' / 'include' / 'uapi',
                                uapi / 'drm', uapi])
-    entries = [_Entry(d, stat.S_IFDIR | 0o755) for d in
-               ('bin', 'dev', 'proc', 'sys', 'tmp', 'tests', 'scenarios')]
+    extra = extra or []
+    dirs = image_dirs([p for p, _ in extra])
+    entries = [_Entry(d, stat.S_IFDIR | 0o755) for d in dirs]
     entries += [
         _Entry('dev/console', stat.S_IFCHR | 0o600, rdev=(5, 1)),
         _Entry('dev/null', stat.S_IFCHR | 0o666, rdev=(1, 3)),
@@ -108,6 +127,9 @@ def build_initramfs(top: Path, build: Path, uapi: Path) -> Path:
     for prog in programs:
         entries.append(_Entry(f'tests/{prog.name}', stat.S_IFREG | 0o755,
                               prog.read_bytes()))
+    for path, program in extra:
+        entries.append(_Entry(path, stat.S_IFREG | 0o755,
+                              program.read_bytes()))
     for script in sorted((top / 'tests' / 'scenarios').iterdir()):
         entries.append(_Entry(f'scenarios/{script.name}',
                               stat.S_IFREG | 0o755, script.read_bytes()))

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 EXPECTATIONS = ('pass', 'program', 'splat')
+# What a scenario may run on (platforms.py)
+PLATFORM_NAMES = ('uml', 'x86_64')
 # emugpu's notifier_policy values (driver/emugpu_drv.c)
 POLICIES = ('precise', 'nocancel', 'xe', 'xe-kick', 'pin')
 # What each does with a non-blockable invalidation, for summaries
@@ -38,6 +40,8 @@ class Scenario:
     policy: str = 'precise'
     # make bench: at most this many boots of it (0: as many as asked)
     trials: int = 0
+    # Where it runs, of the platforms the base has (platforms.py)
+    platforms: tuple[str, ...] = ('uml',)
 
     def kernel_args(self, base_args: tuple[str, ...] = (),
                     time_travel_ok: bool = True) -> list[str]:
@@ -101,6 +105,10 @@ def load_catalogue(path: Path) -> Catalogue:
         expect = entry.get('expect', 'pass')
         if expect not in EXPECTATIONS:
             raise ValueError(f'{path}: [{name}] expect={expect!r}')
+        platforms = tuple(entry.get('platforms', ['uml']))
+        if not platforms or set(platforms) - set(PLATFORM_NAMES):
+            raise ValueError(f'{path}: [{name}] platforms={list(platforms)}'
+                             f'; known: {", ".join(PLATFORM_NAMES)}')
         variants = _policy_variants(path, name, entry)
         for scenario, policy, reproduces in variants:
             summary = entry['summary']
@@ -116,5 +124,5 @@ def load_catalogue(path: Path) -> Catalogue:
                 cmdline=tuple(entry.get('cmdline', ())), expect=expect,
                 oom_victim=entry.get('oom_victim', ''),
                 reproduces=reproduces, script=script, policy=policy,
-                trials=int(entry.get('trials', 0)))
+                trials=int(entry.get('trials', 0)), platforms=platforms)
     return cat

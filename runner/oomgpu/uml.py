@@ -1,4 +1,5 @@
-"""Boots one UML guest headless and collects its console and exit status."""
+"""Boots one UML guest headless and collects its console and exit status
+(run_guest() serves QEMU too: qemu.py)."""
 
 from __future__ import annotations
 
@@ -37,18 +38,26 @@ def boot(linux: Path, initramfs: Path, mem: str, args: list[str],
         cmd = [str(linux), f'mem={mem}', f'initrd={initramfs}',
                'con=null', 'con0=null,fd:1', 'ssl=null',
                f'uml_dir={uml_dir}', 'panic=-1', *args]
-        env = dict(os.environ, TMPDIR=uml_dir)
-        start = time.monotonic()
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, 'w', errors='replace') as log:
-            log.write('# ' + ' '.join(cmd) + '\n')
-            log.flush()
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT,
-                                    start_new_session=True, env=env)
-            lines, timed_out = _collect(proc, log, echo, start + timeout)
-        wall = time.monotonic() - start
+        return run_guest(cmd, dict(os.environ, TMPDIR=uml_dir), timeout,
+                         log_path, echo)
+
+
+def run_guest(cmd: list[str], env: dict[str, str] | None, timeout: float,
+              log_path: Path, echo: TextIO | None = None) -> Boot:
+    """Runs the guest command @cmd (a UML binary or QEMU) in a process
+    group of its own, its console on its stdout, until it exits or
+    @timeout host seconds passed."""
+    start = time.monotonic()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, 'w', errors='replace') as log:
+        log.write('# ' + ' '.join(cmd) + '\n')
+        log.flush()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
+        lines, timed_out = _collect(proc, log, echo, start + timeout)
+    wall = time.monotonic() - start
     return Boot(None if timed_out else proc.returncode, timed_out, wall,
                 lines, scenario_exit(lines))
 

@@ -6,7 +6,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from oomgpu.rootfs import _Entry, write_cpio
+from oomgpu.rootfs import IMAGE_DIRS, _Entry, image_dirs, write_cpio
 
 
 def read_newc(data: bytes) -> list[tuple[str, int, bytes, tuple[int, int]]]:
@@ -47,6 +47,14 @@ class CpioTest(unittest.TestCase):
         self.assertEqual(got[1][3], (5, 1))
         self.assertEqual(got[2][2], b'#!/bin/sh\n')
         self.assertEqual(got[3][2], b'abcde')
+
+
+class ImageDirsTest(unittest.TestCase):
+    def test_parents_of_extra_programs_come_first_and_once(self) -> None:
+        got = image_dirs(['kselftest/mm/hmm-tests',
+                          'kselftest/mm/mrelease_test', 'tests/x'])
+        self.assertEqual(got, list(IMAGE_DIRS) + ['kselftest',
+                                                  'kselftest/mm'])
 
 
 if __name__ == '__main__':

@@ -1,0 +1,72 @@
+"""Boots one x86_64 guest under Debian's qemu-system-x86_64, headless.
+
+The kernel (bzImage) and the initramfs are UML's image: /init runs the
+scenario, prints "oomgpu-init: exit N" (the status the runner judges, as
+on UML; /proc/exitcode is UML's) and ends the guest with `reboot -f`,
+which -no-reboot turns into QEMU's exit. A guest that dies before that
+line is a failure with its log, as on UML.
+
+TCG always works; KVM is used only when a probe boot of the same kernel
+under KVM ran the `boot` scenario to its end (inside some virtual machines
+KVM dies with an emulation error in the decompressor instead of falling
+back). The probe runs once per kernel image and run.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from .kbuild import log
+from .uml import Boot, run_guest
+
+QEMU = 'qemu-system-x86_64'
+PROBE_TIMEOUT = 60.0
+
+_accel: dict[Path, str] = {}
+_accel_lock = threading.Lock()
+
+
+def command(image: Path, initramfs: Path, mem: str, args: list[str],
+            accel: str) -> list[str]:
+    """The QEMU command line of one boot."""
+    tcg = accel == 'tcg'
+    return [QEMU, '-nodefaults', '-no-user-config',
+            '-accel', 'tcg,thread=multi' if tcg else accel,
+            '-cpu', 'max' if tcg else 'host', '-smp', '2', '-m', mem,
+            '-kernel', str(image), '-initrd', str(initramfs),
+            '-append', ' '.join(['console=ttyS0', 'panic=-1', *args]),
+            '-no-reboot', '-nographic', '-serial', 'stdio',
+            '-bios', 'qboot.rom']
+
+
+def accel_for(image: Path, initramfs: Path, logs: Path) -> str:
+    """'kvm' if a probe boot of @image under KVM finished its scenario,
+    else 'tcg'. Decided once per image."""
+    with _accel_lock:
+        if image in _accel:
+            return _accel[image]
+        accel = 'tcg'
+        if Path('/dev/kvm').exists():
+            # .oomgpu-out-x86_64-<flavour>/arch/x86/boot/bzImage
+            build = image.parents[3].name.removeprefix('.oomgpu-out-')
+            probe = logs / f'kvm-probe.{build}.log'
+            b = run_guest(command(image, initramfs, '256M',
+                                  ['oomgpu.scenario=boot'], 'kvm'),
+                          None, PROBE_TIMEOUT, probe)
+            if b.init_exit == 0:
+                accel = 'kvm'
+            else:
+                log(f'x86_64: the KVM probe boot did not finish (log: '
+                    f'{probe}); using TCG')
+        _accel[image] = accel
+        return accel
+
+
+def boot(image: Path, initramfs: Path, mem: str, args: list[str],
+         timeout: float, log_path: Path, echo: TextIO | None = None) -> Boot:
+    """As uml.boot(), for the x86_64 kernel @image."""
+    accel = accel_for(image, initramfs, log_path.parent)
+    return run_guest(command(image, initramfs, mem, args, accel), None,
+                     timeout, log_path, echo)
