@@ -430,22 +430,31 @@ static inline void *anon(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* bench.NAME=VALUE from the kernel command line, or @def. */
-static inline unsigned long bench_param(const char *name, unsigned long def)
+/* KEY=VALUE (an unsigned number) from the kernel command line, or @def. */
+static inline unsigned long cmdline_param(const char *key, unsigned long def)
 {
-	char line[4096], key[64], *p;
+	char line[4096], want[80], *p;
 	FILE *f = fopen("/proc/cmdline", "r");
 	unsigned long v = def;
 
-	snprintf(key, sizeof(key), "bench.%s=", name);
+	snprintf(want, sizeof(want), "%s=", key);
 	if (f && fgets(line, sizeof(line), f)) {
-		p = strstr(line, key);
+		p = strstr(line, want);
 		if (p)
-			v = strtoul(p + strlen(key), NULL, 10);
+			v = strtoul(p + strlen(want), NULL, 10);
 	}
 	if (f)
 		fclose(f);
 	return v;
+}
+
+/* bench.NAME=VALUE from the kernel command line, or @def. */
+static inline unsigned long bench_param(const char *name, unsigned long def)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "bench.%s", name);
+	return cmdline_param(key, def);
 }
 
 static inline double now_us(void)

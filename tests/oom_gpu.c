@@ -25,7 +25,10 @@
  *              unaligned offsets inside huge pages: the reap must leave
  *              each busy huge page whole (a split would start a blocking
  *              invalidation, which waits for the job) and take the rest;
- *              skipped where the kernel has no THP (UML)
+ *              skipped where the kernel has no THP (UML). With
+ *              oomgpu.thp_kb=64 on the kernel command line, in 64 KiB
+ *              multi-size THPs instead (PTE-mapped: the reaper zaps them
+ *              page by page, so only the busy pages stay)
  *   exit       no OOM: SIGKILL and exit(0) with jobs in flight
  *   episodes   memcg, bench.episodes times in one boot (make bench): each
  *              victim's job is released by this process once the hog is
@@ -75,7 +78,8 @@
 #define HPAGE		(2 * MiB)
 /* thp: where in its slice of the VMA a busy user pointer starts */
 #define THP_OFFSET	(300 * 1024)
-#define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
+#define THP_SYSFS	"/sys/kernel/mm/transparent_hugepage"
+#define THP_ENABLED	THP_SYSFS "/enabled"
 
 struct mode {
 	const char *name;
@@ -105,6 +109,8 @@ static char policy[16];
 static int ready_pipe[2];
 /* episodes: the file this process opens and each victim inherits */
 static int episode_fd = -1;
+/* thp: the size of the huge pages asked for (oomgpu.thp_kb) */
+static unsigned long thp_kb = 2048;
 
 static double now(void)
 {
@@ -349,8 +355,11 @@ static unsigned long busy_kb(void)
 {
 	size_t each = mode->busy_size ? mode->busy_size : VMA_SIZE;
 
-	/* The reaper leaves each huge page that holds a busy range whole. */
-	if (mode->thp)
+	/*
+	 * The reaper leaves each PMD-mapped huge page that holds a busy range
+	 * whole; PTE-mapped smaller ones it zaps around page by page.
+	 */
+	if (mode->thp && thp_kb == HPAGE / 1024)
 		each = HPAGE;
 	size_t idle = strncmp(policy, "xe", 2) ? 0 : mode->nidle * IDLE_SIZE;
 
@@ -484,7 +493,8 @@ static long anon_huge_kb(const char *task)
 static int run_thp(void)
 {
 	long before, after, huge, busy = (long)busy_kb();
-	long long blockable;
+	long long blockable, faults = 0;
+	char size_dir[96] = "", file[128];
 	double took;
 	unsigned int i, mapped = 0;
 	char task[64];
@@ -505,6 +515,26 @@ static int run_thp(void)
 			       i + 1, names[i]);
 		return 0;
 	}
+	if (thp_kb != HPAGE / 1024) {
+		/* Multi-size THP: only that size, where madvise() asks. */
+		snprintf(size_dir, sizeof(size_dir), THP_SYSFS "/hugepages-%lukB",
+			 thp_kb);
+		snprintf(file, sizeof(file), "%s/stats/anon_fault_alloc",
+			 size_dir);
+		if (access(file, F_OK)) {
+			for (i = 0; i < 6; i++)
+				printf("ok %u %s # SKIP no %lu kB THP\n", i + 1,
+				       names[i], thp_kb);
+			return 0;
+		}
+		faults = read_number(file);
+		snprintf(file, sizeof(file), "%s/enabled", size_dir);
+		if (write_text(THP_SYSFS "/hugepages-2048kB/enabled", "never") ||
+		    write_text(file, "madvise")) {
+			diag("%s: %s", file, strerror(errno));
+			return 1;
+		}
+	}
 	/*
 	 * The kernel turns THP off on machines under 512 MiB, which the
 	 * administrator may undo (mm/huge_memory.c, hugepage_init()).
@@ -518,9 +548,15 @@ static int run_thp(void)
 	if (tid < 0)
 		return 1;
 	snprintf(task, sizeof(task), "%d/task/%ld", vic, tid);
-	huge = anon_huge_kb(task);
+	if (thp_kb == HPAGE / 1024) {
+		huge = anon_huge_kb(task);
+	} else {
+		snprintf(file, sizeof(file), "%s/stats/anon_fault_alloc",
+			 size_dir);
+		huge = (long)((read_number(file) - faults) * (long long)thp_kb);
+	}
 	before = status_kb(task, "RssAnon");
-	printf("# anon_huge_before_kb=%ld\n", huge);
+	printf("# thp_kb=%lu\n# anon_huge_before_kb=%ld\n", thp_kb, huge);
 	ktap_result(CHECK(huge >= (long)(VMA_SIZE / 1024) / 2), 1, names[0]);
 	if (ktap_failed) {
 		/* Nothing below would test what it says. */
@@ -878,8 +914,10 @@ int main(int argc, char **argv)
 		ret = run_oom();
 	else if (!strcmp(mode->name, "mrelease"))
 		ret = run_mrelease();
-	else if (mode->thp)
+	else if (mode->thp) {
+		thp_kb = cmdline_param("oomgpu.thp_kb", HPAGE / 1024);
 		ret = run_thp();
+	}
 	else
 		ret = run_exit();
 	return ret;

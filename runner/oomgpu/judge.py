@@ -153,6 +153,8 @@ def judge(scenario: Scenario, flavour: str, boot: Boot,
         if not splat_problems:
             out.problems.append('expected a kernel splat; there was none')
         out.note = 'failed as expected: ' + '; '.join(splat_problems)
+    if boot.note:
+        out.note = '; '.join(filter(None, [out.note, boot.note]))
     out.status = Status.FAIL if out.problems else Status.PASS
     out.failures_expected = out.status == Status.PASS and (
         scenario.expect != 'pass' or reproducing)
@@ -166,7 +168,9 @@ def _program_problems(out: Outcome) -> list[str]:
     if boot.timed_out:
         return [f'timed out after {out.scenario.timeout:.0f} s']
     problems = []
-    if boot.init_exit is None:
+    if boot.stalled:
+        problems.append('the kernel did not start /init in time, twice')
+    elif boot.init_exit is None:
         problems.append('the guest never finished its scenario '
                         f'(host exit status {boot.exit_status})')
     elif boot.init_exit != 0:

@@ -15,6 +15,8 @@ from typing import TextIO
 
 # What /init prints last; without it the guest died before finishing.
 INIT_EXIT_MARK = 'oomgpu-init: exit '
+# What /init prints first: the kernel reached userspace.
+INIT_START_MARK = 'oomgpu-init: running '
 
 
 @dataclass
@@ -24,6 +26,10 @@ class Boot:
     wall_seconds: float
     console: list[str]
     init_exit: int | None        # the scenario's status as /init reported it
+    # run_guest(start_within=): the kernel never reached /init in time
+    stalled: bool = False
+    # what the runner did about a stalled boot (qemu.py), for the report
+    note: str = ''
 
 
 def boot(linux: Path, initramfs: Path, mem: str, args: list[str],
@@ -43,10 +49,12 @@ def boot(linux: Path, initramfs: Path, mem: str, args: list[str],
 
 
 def run_guest(cmd: list[str], env: dict[str, str] | None, timeout: float,
-              log_path: Path, echo: TextIO | None = None) -> Boot:
+              log_path: Path, echo: TextIO | None = None,
+              start_within: float | None = None) -> Boot:
     """Runs the guest command @cmd (a UML binary or QEMU) in a process
     group of its own, its console on its stdout, until it exits or
-    @timeout host seconds passed."""
+    @timeout host seconds passed; with @start_within, also stops it if
+    /init has not started the scenario by then (Boot.stalled)."""
     start = time.monotonic()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, 'w', errors='replace') as log:
@@ -56,10 +64,12 @@ def run_guest(cmd: list[str], env: dict[str, str] | None, timeout: float,
                                 stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env)
-        lines, timed_out = _collect(proc, log, echo, start + timeout)
+        lines, timed_out, stalled = _collect(
+            proc, log, echo, start + timeout,
+            None if start_within is None else start + start_within)
     wall = time.monotonic() - start
     return Boot(None if timed_out else proc.returncode, timed_out, wall,
-                lines, scenario_exit(lines))
+                lines, scenario_exit(lines), stalled)
 
 
 def scenario_exit(lines: list[str]) -> int | None:
@@ -76,17 +86,23 @@ def scenario_exit(lines: list[str]) -> int | None:
 
 
 def _collect(proc: subprocess.Popen[bytes], log: TextIO, echo: TextIO | None,
-             deadline: float) -> tuple[list[str], bool]:
+             deadline: float, start_by: float | None = None
+             ) -> tuple[list[str], bool, bool]:
     assert proc.stdout is not None
     lines: list[str] = []
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     buf = b''
-    timed_out = False
+    timed_out = stalled = False
+    started = start_by is None
     while True:
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        remaining = deadline - now
         if remaining <= 0:
             timed_out = True
+            break
+        if not started and now >= start_by:   # type: ignore[operator]
+            stalled = True
             break
         if not sel.select(timeout=min(remaining, 1.0)):
             if proc.poll() is not None:
@@ -99,6 +115,7 @@ def _collect(proc: subprocess.Popen[bytes], log: TextIO, echo: TextIO | None,
         *complete, buf = buf.split(b'\n')
         for raw in complete:
             line = raw.decode('utf-8', 'replace') + '\n'
+            started = started or INIT_START_MARK in line
             lines.append(line)
             log.write(line)
             if echo:
@@ -110,7 +127,9 @@ def _collect(proc: subprocess.Popen[bytes], log: TextIO, echo: TextIO | None,
     _kill_group(proc)
     if timed_out:
         log.write('# oomgpu: killed after timeout\n')
-    return lines, timed_out
+    if stalled:
+        log.write('# oomgpu: killed: /init had not started the scenario\n')
+    return lines, timed_out, stalled
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -9,6 +9,7 @@ from oomgpu import bases, qemu
 from oomgpu.kbuild import check_config, merge_fragments
 from oomgpu.platforms import UML, X86_64, of_base
 from oomgpu.scenarios import load_catalogue
+from oomgpu.uml import run_guest
 
 TOP = Path(__file__).resolve().parents[2]
 CONFIGS = TOP / 'kernel-config'
@@ -62,6 +63,27 @@ class QemuCommand(unittest.TestCase):
         cmd = qemu.command(Path('/b'), Path('/i'), '1G', [], 'kvm')
         self.assertEqual(cmd[cmd.index('-cpu') + 1], 'host')
         self.assertEqual(cmd[cmd.index('-accel') + 1], 'kvm')
+
+
+class StalledBoots(unittest.TestCase):
+    """run_guest(start_within=) stops a guest that never starts /init."""
+
+    def _run(self, script: str, within: float):
+        with tempfile.TemporaryDirectory() as tmp:
+            return run_guest(['sh', '-c', script], None, 30,
+                             Path(tmp) / 'log', start_within=within)
+
+    def test_a_guest_that_never_starts_init_is_stopped(self):
+        b = self._run('echo booting; sleep 20', 0.5)
+        self.assertTrue(b.stalled)
+        self.assertFalse(b.timed_out)
+        self.assertLess(b.wall_seconds, 10)
+
+    def test_a_guest_that_started_init_runs_on(self):
+        b = self._run('echo oomgpu-init: running x; sleep 1; '
+                      'echo oomgpu-init: exit 0', 0.5)
+        self.assertFalse(b.stalled)
+        self.assertEqual(b.init_exit, 0)
 
 
 class CataloguePlatforms(unittest.TestCase):
