@@ -68,8 +68,10 @@ def variants(tree: Tree) -> list[Variant]:
 
 
 def build(tree: Tree, wt: Path, name: str) -> Path:
-    """kunit.py build of @wt for @name; returns the bzImage."""
-    out = tree.output_dir(wt, name)
+    """kunit.py build of @wt for @name; returns the bzImage. Its own
+    output directory (kunit-x86_64-<variant>), apart from the x86_64
+    platform's (x86_64-<flavour>): the configurations differ."""
+    out = tree.output_dir(wt, f'kunit-{name}')
     cmd = ['python3', 'tools/testing/kunit/kunit.py', 'build',
            '--arch=x86_64', '--kunitconfig=mm/tests',
            f'--build_dir={out.name}', '--jobs=2']
