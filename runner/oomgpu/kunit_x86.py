@@ -29,10 +29,10 @@ from pathlib import Path
 
 from .kbuild import BuildError, Tree, log, run
 from .ktap import Document, parse_log
+from .qemu import QEMU
 
 THP_CONFIG = ('CONFIG_TRANSPARENT_HUGEPAGE=y',
               'CONFIG_TRANSPARENT_HUGEPAGE_MADVISE=y')
-QEMU = 'qemu-system-x86_64'
 
 
 @dataclass
