@@ -421,11 +421,18 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(report.ktap(outcomes), end='')
         passed, failed, skipped = report.counts(outcomes)
+        digest = report.failures(outcomes)
         if args.command == 'test' and args.kunit_x86 and not args.patterns:
             x86 = kunit_x86.run_all(tree, results)
             x86_failed = _x86_ktap(tree, x86)
             passed += len(x86) - x86_failed
             failed += x86_failed
+            digest += [f'kunit-x86_64@{tree.base.name}/{r.variant.name}: '
+                       + '; '.join(r.problems) for r in x86 if r.problems]
+        # The last lines are what a CI log shows when it is cut: name
+        # what failed there, not only how many.
+        for line in digest:
+            print(f'# failed: {line}')
         print(f'# results: {results}')
         print(f'{passed} passed, {failed} failed'
               + (f', {skipped} skipped' if skipped else ''))

@@ -132,6 +132,13 @@ def counts(outcomes: list[Outcome]) -> tuple[int, int, int]:
     return passed, len(outcomes) - passed - skipped, skipped
 
 
+def failures(outcomes: list[Outcome]) -> list[str]:
+    """One line per outcome that failed: its label, why, and its log."""
+    return [f'{o.label}: {"; ".join(o.problems) or o.status.value} '
+            f'(log: {o.log_path})'
+            for o in outcomes if o.status not in (Status.PASS, Status.SKIP)]
+
+
 def _fmt(value: Any, unit: str = '') -> str:
     if value is None:
         return '-'

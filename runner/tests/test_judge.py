@@ -5,7 +5,7 @@ from pathlib import Path
 
 from oomgpu.judge import judge
 from oomgpu.ktap import Status
-from oomgpu.report import table
+from oomgpu.report import failures, table
 from oomgpu.scenarios import Scenario
 from oomgpu.uml import Boot, scenario_exit
 
@@ -61,9 +61,15 @@ class JudgeTest(unittest.TestCase):
                     _boot('uml_oom_smoke.log', None), Path('x.log'))
         self.assertEqual(out.status, Status.TIMEOUT)
 
-
-if __name__ == '__main__':
-    unittest.main()
+    def test_failures_name_each_failed_outcome_and_its_log(self) -> None:
+        good = judge(_scenario('oom-smoke', oom='ktap'), 'patched',
+                     _boot('uml_oom_smoke.log'), Path('good.log'))
+        bad = judge(_scenario('boot'), 'patched',
+                    _boot('uml_oom_smoke.log', None), Path('bad.log'))
+        lines = failures([good, bad])
+        self.assertEqual(len(lines), 1)
+        self.assertTrue(lines[0].startswith(bad.label), lines[0])
+        self.assertIn('bad.log', lines[0])
 
 
 class ReproducesTest(unittest.TestCase):
@@ -170,3 +176,7 @@ class OomGpuTest(unittest.TestCase):
         self.assertTrue(rows[2].endswith('PASS     yes'), rows[2])
         self.assertIn('gave up', rows[2])
         self.assertIn('100.0%', rows[3])
+
+
+if __name__ == '__main__':
+    unittest.main()
