@@ -253,8 +253,10 @@ class Tree:
         """The kernel's own selftests the guests run (KSELFTESTS), built
         static from the source tree with the base's uapi headers by their
         own Makefile (incrementally, into build/<base>/kselftest/); returns
-        (path in the guest image, binary) pairs. The series does not touch
-        tools/, so every flavour's tree state builds the same programs."""
+        (path in the guest image, binary) pairs. Every flavour carries the
+        series' test patches (hmm-tests' hmm_oom cases and lib/test_hmm.c's
+        busy ranges), so every flavour's tree state builds the same
+        programs."""
         include = self.uapi_include()
         out = self.build_dir / self.base.name / 'kselftest'
         pairs = []
