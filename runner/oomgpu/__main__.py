@@ -19,11 +19,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import bases, bench, deps, kunit_x86, outgoing, patches, qemu, report
+from . import bases, bench, deps, kcidb, kunit_x86, outgoing, patches, qemu, \
+    report
 from .bases import FLAVOURS, Base
 from .platforms import PLATFORMS, UML, Platform, of_base
 from .judge import Outcome, judge
-from .kbuild import BuildError, Tree, log
+from .kbuild import CONFIG_FRAGMENTS, BuildError, Tree, log, run
 from .plot import write_plot
 from .rootfs import build_initramfs
 from .scenarios import Scenario, load_catalogue
@@ -237,6 +238,85 @@ def _publish(outcomes: list[Outcome], results: Path,
                                            ' (no gnuplot: no plot)'))
 
 
+def _checkout(tree: Tree, key: str, patches: list[Path],
+              misc: dict) -> kcidb.Checkout:
+    commit = tree.ensure_base()
+    if tree.ksrc:
+        name = tree.ksrc.name
+        subject = run(['git', '-C', str(tree.ksrc), 'log', '-1',
+                       '--format=%s']).strip()
+        try:
+            url = run(['git', '-C', str(tree.ksrc), 'remote', 'get-url',
+                       'origin']).strip()
+        except BuildError:
+            url = ''
+    else:
+        name = f'debian-{tree.base.package}'
+        subject = f'{tree.base.package} {tree.base.version}'
+        url = ''
+    return kcidb.Checkout(key, commit, subject, name, patches, url,
+                          dict(misc, base=tree.base.name))
+
+
+def _kcidb(results: Path, start: str, trees: list[Tree], kernels: Kernels,
+           outcomes: list[Outcome],
+           x86: list[kunit_x86.Result]) -> list[str]:
+    """Writes results/kcidb.json; returns the schema's complaints."""
+    by_name = {t.base.name: t for t in trees}
+    checkouts: dict[str, kcidb.Checkout] = {}
+    builds: list[kcidb.Build] = []
+    for (base, platform_name, flavour), image in kernels.items():
+        tree = by_name[base]
+        platform = PLATFORMS[platform_name]
+        key = f'{base}.{flavour}'
+        if key not in checkouts:
+            driver = [str(p.relative_to(TOP)) for p in tree.driver_files()]
+            checkouts[key] = _checkout(
+                tree, key,
+                tree.series_files(flavour) + tree.after_driver_files(),
+                {'flavour': flavour, 'driver': driver,
+                 'driver_placed_at': 'drivers/gpu/drm/emugpu'})
+        out = Tree.output_dir(tree.work, platform.output_name(flavour))
+        fragments = CONFIG_FRAGMENTS + platform.fragments + \
+            platform.base_fragments(tree.base)
+        builds.append(kcidb.Build(
+            f'{base}.{platform_name}.{flavour}', key, platform.arch,
+            '+'.join(fragments), out / '.config', image,
+            f'make ARCH={platform.arch} O={out.name}',
+            {'platform': platform_name, 'flavour': flavour}))
+    tests: list[kcidb.Test] = []
+    tree = trees[0]
+    for r in x86:
+        name = f'kunit-{r.variant.name}'
+        key = f'{tree.base.name}.{name}'
+        checkouts[key] = _checkout(tree, key,
+                                   tree.patch_files(r.variant.series),
+                                   {'kunit_x86_variant': r.variant.name})
+        config = r.image.parents[3] / '.config' if r.image else None
+        build = f'{tree.base.name}.x86_64.{name}'
+        builds.append(kcidb.Build(
+            build, key, 'x86_64', 'kunit.py --kunitconfig=mm/tests + THP',
+            config, r.image, 'tools/testing/kunit/kunit.py build '
+            '--arch=x86_64 --kunitconfig=mm/tests', {}))
+        tests.append(kcidb.Test(
+            f'{build}.kunit-x86_64', build, 'oomgpu.kunit-x86_64',
+            'FAIL' if r.problems else 'PASS', r.seconds, r.log_path,
+            '\n'.join(r.problems), {'accel': r.accel,
+                                    'expect_fail': list(r.variant.expect_fail)},
+            [t for d in r.documents for t in d.tests]))
+    doc = kcidb.document(
+        results.name, start, list(checkouts.values()), builds,
+        [(o, f'{o.base}.{o.platform}.{o.flavour}') for o in outcomes], tests)
+    path = results / 'kcidb.json'
+    kcidb.write(doc, path)
+    errors = kcidb.validate(path)
+    if not errors:
+        print(f'# kcidb.json: {len(doc["checkouts"])} checkouts, '
+              f'{len(doc["builds"])} builds, {len(doc["tests"])} tests; '
+              'valid against KCIDB I/O v5.3')
+    return errors
+
+
 def _x86_ktap(tree: Tree, outs: list[kunit_x86.Result]) -> int:
     """Prints a KTAP document, one test per variant; returns the failed."""
     print('KTAP version 1')
@@ -410,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
                      if _runs_on(args, s, p) for f in flavours]
         initramfs = _initramfs(args, tree)
         results = _results_dir(args.results_dir)
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec='seconds')
         print('# bases: ' + ', '.join(
             f'{t.base.name} ({t.ksrc or t.base.package + " " + t.base.version})'
             for t in trees))
@@ -422,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             print(report.ktap(outcomes), end='')
         passed, failed, skipped = report.counts(outcomes)
         digest = report.failures(outcomes)
+        x86: list[kunit_x86.Result] = []
         if args.command == 'test' and args.kunit_x86 and not args.patterns:
             x86 = kunit_x86.run_all(tree, results)
             x86_failed = _x86_ktap(tree, x86)
@@ -429,6 +512,12 @@ def main(argv: list[str] | None = None) -> int:
             failed += x86_failed
             digest += [f'kunit-x86_64@{tree.base.name}/{r.variant.name}: '
                        + '; '.join(r.problems) for r in x86 if r.problems]
+        schema_errors = _kcidb(results, started, trees, kernels, outcomes,
+                               x86)
+        if schema_errors:
+            failed += 1
+            digest.append('kcidb.json is not valid KCIDB I/O v5.3: '
+                          + '; '.join(schema_errors[:5]))
         # The last lines are what a CI log shows when it is cut: name
         # what failed there, not only how many.
         for line in digest:

@@ -27,6 +27,8 @@ PACKAGES = {
     'gnuplot-nox': "make run's plot of reaped memory over time",
     'libelf-dev': 'x86_64 kernel build (objtool)',
     'qemu-system-x86': 'boots the x86_64 KUnit kernel (make kunit-x86)',
+    'python3-jsonschema': 'checks results/<ts>/kcidb.json against KCIDB',
+    'python3-rfc3987': "lets python3-jsonschema check the KCIDB URLs",
 }
 
 

@@ -51,6 +51,7 @@ class Result:
     documents: list[Document]
     log_path: Path
     problems: list[str]
+    image: Path | None = None    # the bzImage; its .config is beside
 
 
 def variants(tree: Tree) -> list[Variant]:
@@ -157,7 +158,7 @@ def run_all(tree: Tree, results: Path) -> list[Result]:
         log_path.write_text(''.join(lines))
         docs = parse_log(lines)
         out.append(Result(variant, accel, seconds, docs, log_path,
-                          _judge(variant, docs)))
+                          _judge(variant, docs), image))
         log(f'x86_64 {variant.name}: {accel}, {seconds:.1f} s, '
             + ('; '.join(out[-1].problems) or 'as expected'))
     return out
