@@ -361,7 +361,7 @@ again). Times are CLOCK_MONOTONIC in the guest or the kernel log's clock
   operation, which the program checks); a trial is the median of 200
   rounds; speed vs baseline = baseline's median time over patched's
   (above 1: patched is faster).
-- OOM kill to memory back, per policy (oom-gpu-busy-POLICY, tests/oom_gpu.c):
+- OOM kill to memory back, per policy (oom-gpu-busy-POLICY, driver/selftests/oom_gpu.c):
   a global OOM kills a process whose job holds 64 KiB of its 128 MiB VMA;
   from the kernel log, the kill to the reaper's first report (partial or
   whole), to the reaper giving up (baseline), and to the victim gone (the

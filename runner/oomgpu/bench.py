@@ -10,7 +10,7 @@ One boot is one trial. A trial belongs to a section of the report:
             operation, the patched row's speed relative to baseline's
   kill      an OOM kill of a GPU process, from the kernel log: kill to the
             reaper's first report and kill to the victim gone, per policy
-  episodes  many OOM episodes in one boot (tests/oom_gpu.c episodes):
+  episodes  many OOM episodes in one boot (driver/selftests/oom_gpu.c episodes):
             collateral kills, memory and driver objects left, per policy
 
 Each figure's trials become min / median / max.

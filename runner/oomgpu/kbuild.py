@@ -42,6 +42,14 @@ DRIVER_HOOKS = (
      'obj-$(CONFIG_DRM_EMUGPU) += emugpu/\n', 'after'),
 )
 DRIVER_SUBJECT = 'drm/emugpu: add an emulated GPU with user pointers'
+# driver/selftests/ as a kselftest target, in a commit of its own after the
+# driver's, hooked into the kselftest Makefile's TARGETS.
+SELFTESTS_DIR = 'tools/testing/selftests/drivers/gpu/emugpu'
+SELFTESTS_TARGET = 'drivers/gpu/emugpu'
+SELFTESTS_HOOK = ('tools/testing/selftests/Makefile',
+                  'TARGETS += drivers/dma-buf\n',
+                  'TARGETS += drivers/gpu/emugpu\n')
+SELFTESTS_SUBJECT = 'selftests/drivers/gpu: add emugpu tests'
 CONFIG_FRAGMENTS = ('base.config', 'debug.config')
 # Build output inside the source tree, one per flavour (Tree.output_dir()).
 OUT_DIR = '.oomgpu-out'
@@ -252,10 +260,11 @@ class Tree:
     def kselftests(self) -> list[tuple[str, Path]]:
         """The kernel's own selftests the guests run (KSELFTESTS), built
         static from the source tree with the base's uapi headers by their
-        own Makefile (incrementally, into build/<base>/kselftest/); returns
-        (path in the guest image, binary) pairs. Every flavour carries the
-        series' test patches (hmm-tests' hmm_oom cases and lib/test_hmm.c's
-        busy ranges), so every flavour's tree state builds the same
+        own Makefile (incrementally, into build/<base>/kselftest/), and the
+        emugpu collection (emugpu_collection()); returns (path in the guest
+        image, file) pairs. Every flavour carries the series' test patches
+        (hmm-tests' hmm_oom cases and lib/test_hmm.c's busy ranges) and the
+        driver's selftests, so every flavour's tree state builds the same
         programs."""
         include = self.uapi_include()
         out = self.build_dir / self.base.name / 'kselftest'
@@ -268,7 +277,33 @@ class Tree:
                  f'OUTPUT={dest}', *[str(dest / n) for n in names]],
                 cwd=self.work)
             pairs += [(f'kselftest/{directory}/{n}', dest / n) for n in names]
-        return pairs
+        return pairs + self.emugpu_collection()
+
+    def emugpu_collection(self) -> list[tuple[str, Path]]:
+        """The driver's kselftest target (SELFTESTS_DIR, placed with the
+        driver), built static and installed as a user of the tree would:
+        make -C tools/testing/selftests TARGETS=drivers/gpu/emugpu install,
+        into build/<base>/kselftest-install/ (run_kselftest.sh, its
+        runner, kselftest-list.txt, the programs). The guests run the
+        installed programs, and the collection with run_kselftest.sh.
+        Returns the installed files as (path under kselftest/, file)."""
+        if not (self.work / SELFTESTS_DIR).exists():
+            self.ensure_worktree('patched', self.ensure_base())
+        include = self.uapi_include()
+        here = self.build_dir / self.base.name
+        install = here / 'kselftest-install'
+        if install.exists():
+            shutil.rmtree(install)
+        # emugpu_drm.h (driver/include/uapi/drm) includes "drm.h"
+        headers = [include, include / 'drm',
+                   self.top / 'driver' / 'include' / 'uapi']
+        run(['make', '-s', '-C', 'tools/testing/selftests',
+             f'TARGETS={SELFTESTS_TARGET}', 'USERLDFLAGS=-static',
+             'KHDR_INCLUDES=' + ' '.join(f'-isystem {h}' for h in headers),
+             f'O={here / "kselftest-build"}',
+             f'KSFT_INSTALL_PATH={install}', 'install'], cwd=self.work)
+        return [(f'kselftest/{p.relative_to(install)}', p)
+                for p in sorted(install.rglob('*')) if p.is_file()]
 
     # -- flavours -------------------------------------------------------
 
@@ -303,7 +338,9 @@ class Tree:
         files that differ are rewritten."""
         after = self.after_driver_files() if driver else []
         h = hashlib.sha256(base.encode())
-        for p in patches + (self.driver_files() if driver else []) + after:
+        placed = self.driver_files() + self.selftest_files() if driver \
+            else []
+        for p in patches + placed + after:
             h.update(p.name.encode() + p.read_bytes())
         want = h.hexdigest()
         if self._state.exists() and self._state.read_text().strip() == want \
@@ -329,6 +366,14 @@ class Tree:
                  if p.is_file() and p.name != 'COMMIT_MSG']
         return files + [driver / DRIVER_UAPI, driver / 'COMMIT_MSG']
 
+    def selftest_files(self) -> list[Path]:
+        """driver/selftests/: the kselftest target's files, then its
+        commit message."""
+        tests = self.top / 'driver' / 'selftests'
+        files = [p for p in sorted(tests.iterdir())
+                 if p.is_file() and p.name != 'COMMIT_MSG']
+        return files + [tests / 'COMMIT_MSG']
+
     def place_driver(self, wt: Path) -> None:
         """Copies driver/ into @wt at DRIVER_DIR, hooks it into the DRM
         Kconfig and Makefile, and commits it, so `git format-patch -1`
@@ -351,6 +396,26 @@ class Tree:
         run(['git', 'commit', '-q', '--no-gpg-sign', '-s', '-m',
              DRIVER_SUBJECT + '\n\n' + (self.top / 'driver' /
                                          'COMMIT_MSG').read_text()],
+            cwd=wt, env=_GIT_IDENTITY)
+        self._place_selftests(wt)
+
+    def _place_selftests(self, wt: Path) -> None:
+        """driver/selftests/ into @wt at SELFTESTS_DIR, added to the
+        kselftest TARGETS, in a commit of its own."""
+        dest = wt / SELFTESTS_DIR
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in self.selftest_files()[:-1]:
+            shutil.copy2(f, dest / f.name)
+        rel, anchor, line = SELFTESTS_HOOK
+        text = (wt / rel).read_text()
+        if anchor not in text:
+            raise BuildError(f'{rel}: cannot find {anchor.strip()!r} to add'
+                             ' the emugpu selftests')
+        (wt / rel).write_text(text.replace(anchor, anchor + line, 1))
+        run(['git', 'add', '-f', '-A', SELFTESTS_DIR, rel], cwd=wt)
+        run(['git', 'commit', '-q', '--no-gpg-sign', '-s', '-m',
+             SELFTESTS_SUBJECT + '\n\n' +
+             self.selftest_files()[-1].read_text()],
             cwd=wt, env=_GIT_IDENTITY)
 
     def reset(self, commit: str) -> Path:
@@ -451,9 +516,9 @@ class Tree:
             raise BuildError(f'{ko} was not built')
         return ko
 
-    def export_driver_patch(self, dest: Path) -> Path:
-        """The driver's commit on top of the patched flavour, as a patch
-        for dri-devel (git format-patch)."""
+    def export_driver_patch(self, dest: Path) -> list[Path]:
+        """The driver's commit and its selftests' on top of the patched
+        flavour, as patches for dri-devel (git format-patch)."""
         base = self.ensure_base()
         src = self.ensure_worktree('patched', base)
         dest.mkdir(parents=True, exist_ok=True)
@@ -462,9 +527,9 @@ class Tree:
         # The driver's own commit: below it the series, above it what
         # adapts the driver to an older base.
         commit = f'HEAD~{len(self.after_driver_files())}'
-        name = run(['git', 'format-patch', '-1', '-o', str(dest),
-                    f'--base={base}', commit], cwd=src).strip()
-        return Path(name)
+        names = run(['git', 'format-patch', '-2', '-o', str(dest),
+                     f'--base={base}', commit], cwd=src).split()
+        return [Path(n) for n in names]
 
     def make(self, out: Path, src: Path, platform: Platform = UML) -> None:
         """Builds (incrementally) the kernel of @src in @out."""

@@ -114,18 +114,19 @@ def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
 
 
 def check_driver(tree: Tree, with_builds: bool) -> SeriesReport:
-    """emugpu as the patch the build commits (exported to
-    build/emugpu-patch/): checkpatch, maintainers, and a build as a
-    module next to the =y build of the flavours."""
+    """emugpu and its selftests as the patches the build commits
+    (exported to build/emugpu-patch/): checkpatch, maintainers, and a
+    build as a module next to the =y build of the flavours."""
     where = tree.build_dir / tree.base.name / 'emugpu-patch'
-    patch = tree.export_driver_patch(where)
-    report = SeriesReport(f'{tree.base.name}/emugpu ({where})', [patch],
+    patches = tree.export_driver_patch(where)
+    report = SeriesReport(f'{tree.base.name}/emugpu ({where})', patches,
                           checks='git format-patch from the patched '
                           'flavour' + (', a build with emugpu=m'
                                        if with_builds else ''))
-    for finding in checkpatch(tree.repo, patch):
-        report.problems.append(f'checkpatch: {finding}')
-    report.maintainers = maintainers(tree.repo, [patch])
+    for patch in patches:
+        for finding in checkpatch(tree.repo, patch):
+            report.problems.append(f'checkpatch {patch.name}: {finding}')
+    report.maintainers = maintainers(tree.repo, patches)
     if with_builds:
         try:
             ko = tree.build_driver_module()

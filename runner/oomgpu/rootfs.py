@@ -3,8 +3,9 @@
 The image is a gzip'd newc cpio written directly, so /dev/console can be a
 character device although the build runs unprivileged. It holds Debian's
 busybox-static, the init script, the static test programs built from
-tests/*.c, the kernel's own selftests the scenarios run (built from the
-base tree), and the scenario scripts; one image serves every scenario.
+tests/*.c, the kernel's own selftests the scenarios run and the emugpu
+kselftest collection (built from the base tree, under /kselftest), and the
+scenario scripts; one image serves every scenario.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def build_initramfs(top: Path, build: Path, uapi: Path,
     busybox = fetch_busybox(build / 'busybox')
     # emugpu_drm.h includes "drm.h" as the kernel's uapi/drm headers do
     programs = build_programs(top / 'tests', build / 'tests',
-                              [top / 'driver' / 'include' / 'uapi',
+                              [top / 'driver' / 'selftests',
+                               top / 'driver' / 'include' / 'uapi',
                                uapi / 'drm', uapi])
     extra = extra or []
     dirs = image_dirs([p for p, _ in extra])
