@@ -91,9 +91,10 @@ static void __attribute__((noreturn)) victim(void)
 	    pthread_create(&thread, NULL, munmap_trap_thread, &trap))
 		_exit(96);
 	/* Until the munmap sleeps in the notifier, waiting for the job. */
-	while (!trap.tid || task_state(trap.tid) != 'D')
+	while (!munmap_trap_tid(&trap) ||
+	       task_state(munmap_trap_tid(&trap)) != 'D')
 		sched_yield();
-	tid = trap.tid;
+	tid = munmap_trap_tid(&trap);
 	if (write(ready_pipe[1], &tid, sizeof(tid)) != sizeof(tid))
 		_exit(97);
 	for (;;)

@@ -29,6 +29,10 @@
 #define EMUGPU_TIMEOUT	"/sys/module/emugpu/parameters/job_timeout_ms"
 #define PAGE		4096UL
 
+#ifndef ARRAY_SIZE	/* kselftest.h's, for programs built without it */
+#define ARRAY_SIZE(arr) (sizeof(arr) / sizeof((arr)[0]))
+#endif
+
 static int ktap_failed;
 
 static inline void ktap_start(int count)
@@ -50,7 +54,9 @@ struct ktap_case {
 };
 
 /* The exit status of a program that cannot run here (kselftest.h's). */
+#ifndef KSFT_SKIP
 #define KSFT_SKIP	4
+#endif
 
 /* A case that cannot run here returns KTAP_SKIP, its reason in ktap_skip. */
 #define KTAP_SKIP	(-1)
@@ -102,10 +108,6 @@ static inline int ktap_run(const struct ktap_case *cases, int count,
 	}
 	return ktap_failed;
 }
-
-/* In main(argc, argv): the cases named on the command line, or all. */
-#define KTAP_RUN(cases) \
-	ktap_run(cases, sizeof(cases) / sizeof(cases[0]), argc - 1, argv + 1)
 
 /* A diagnostic line, for the log of a failing test. */
 static inline void diag(const char *fmt, ...)
@@ -293,6 +295,27 @@ static inline long long emugpu_stat(const char *key)
 	return read_key(EMUGPU_STATS, key);
 }
 
+/*
+ * The number of live jobs once it has come down to @want, or what it was
+ * after 10 s. drm_sched frees a job from a work item after the job's
+ * finished fence signalled, so a test that waited for that fence can see
+ * the job still counted for a moment (under QEMU's TCG it did).
+ */
+static inline long long emugpu_jobs_reach(long long want)
+{
+	struct timespec start, now;
+	long long jobs;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		jobs = emugpu_stat("jobs");
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (jobs == want || now.tv_sec - start.tv_sec >= 10)
+			return jobs;
+		sched_yield();
+	}
+}
+
 /* Is job @seqno of some file running (its pages on the "hardware")? */
 static inline int emugpu_job_running(uint64_t seqno)
 {
@@ -305,7 +328,7 @@ static inline int emugpu_job_running(uint64_t seqno)
 	snprintf(want, sizeof(want), "running job=%llu\n",
 		 (unsigned long long)seqno);
 	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, want) != NULL;
+		found = !!strstr(line, want);
 	fclose(f);
 	return found;
 }
@@ -357,14 +380,21 @@ static inline int emugpu_wait_running(int fd, uint64_t seqno)
 struct munmap_trap {
 	void *addr;
 	size_t size;
-	volatile pid_t tid;	/* the thread's, once it runs */
+	pid_t tid;	/* the thread's once it runs: munmap_trap_tid() */
 };
+
+/* The trap thread's id, or 0 until it has started. */
+static inline pid_t munmap_trap_tid(struct munmap_trap *trap)
+{
+	return __atomic_load_n(&trap->tid, __ATOMIC_ACQUIRE);
+}
 
 static inline void *munmap_trap_thread(void *arg)
 {
 	struct munmap_trap *trap = arg;
 
-	trap->tid = (pid_t)syscall(SYS_gettid);
+	__atomic_store_n(&trap->tid, (pid_t)syscall(SYS_gettid),
+			 __ATOMIC_RELEASE);
 	munmap(trap->addr, trap->size);
 	return NULL;
 }
@@ -396,7 +426,7 @@ static inline int emugpu_idle(void)
 	};
 	int ok = 1;
 
-	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(live); i++) {
 		long long v = emugpu_stat(live[i]);
 
 		if (v != 0) {

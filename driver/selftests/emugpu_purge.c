@@ -294,5 +294,5 @@ static const struct ktap_case tests[] = {
 
 int main(int argc, char **argv)
 {
-	return KTAP_RUN(tests);
+	return ktap_run(tests, ARRAY_SIZE(tests), argc - 1, argv + 1);
 }

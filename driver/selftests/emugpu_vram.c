@@ -87,7 +87,9 @@ static int test_jobs_on_vram(void)
 	    !CHECK(!emugpu_run(fd, EMUGPU_OP_COPY, VA_SYS, VA_VRAM, MIB, 0)) ||
 	    !cpu_sees(sys, MIB, 0x33))
 		return 0;
-	o.handle = m.handle = prime.handle = vram;
+	o.handle = vram;
+	m.handle = vram;
+	prime.handle = vram;
 	return CHECK(emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_GEM_MMAP_OFFSET, &o) ==
 		     -EINVAL) &&
 	       CHECK(emugpu_ioctl(fd, DRM_IOCTL_EMUGPU_GEM_MADVISE, &m) ==
@@ -132,7 +134,7 @@ static int has_dmem(void)
 		line[0] = 0;
 	if (f)
 		fclose(f);
-	return strstr(line, "dmem") != NULL;
+	return !!strstr(line, "dmem");
 }
 
 /*
@@ -165,9 +167,10 @@ static int test_dmem_max(void)
 	dmem_now = read_key(CGROUP "/dmem.current", REGION);
 	mem_after = read_number(CGROUP "/memory.current");
 	ok = ok && CHECK(!gem_close(a)) && CHECK(!gem_close(b));
-	diag("%s: capacity %lld, dmem.current %lld with two objects, %lld after; memory.current %lld -> %lld",
-	     REGION, capacity, dmem_now, read_key(CGROUP "/dmem.current", REGION),
-	     mem_before, mem_after);
+	diag("%s: capacity %lld, dmem.current %lld with two objects, %lld after",
+	     REGION, capacity, dmem_now,
+	     read_key(CGROUP "/dmem.current", REGION));
+	diag("memory.current %lld -> %lld", mem_before, mem_after);
 	ok = ok && CHECK(dmem_now == 8 * (long long)MIB) &&
 	     CHECK(read_key(CGROUP "/dmem.current", REGION) == 0) &&
 	     CHECK(mem_after - mem_before < 4 * (long long)MIB);
@@ -275,10 +278,11 @@ static int test_memcg_oom_with_device_memory(void)
 		ok = CHECK(first == h) && CHECK(waitpid(w, &ws, 0) == w);
 	}
 	kills = read_key(OOM_CGROUP "/memory.events", "oom_kill");
-	diag("memcg of 96 MiB: %lld kB before, %lld kB with the holder's objects bound; OOM killer's first victim: the %s; holder %s, hog %s; oom_kill %lld; %lld kB after",
-	     before >> 10, held >> 10, first == h ? "holder" : "hog",
-	     fate(hs), fate(ws), kills,
-	     read_number(OOM_CGROUP "/memory.current") >> 10);
+	diag("memcg of 96 MiB: %lld kB before, %lld kB with the holder's objects bound",
+	     before >> 10, held >> 10);
+	diag("OOM killer's first victim: the %s; holder %s, hog %s; oom_kill %lld",
+	     first == h ? "holder" : "hog", fate(hs), fate(ws), kills);
+	diag("memcg: %lld kB after", read_number(OOM_CGROUP "/memory.current") >> 10);
 	for (int i = 0; i < 2; i++) {
 		close(up[i]);
 		close(down[i]);
@@ -306,5 +310,5 @@ static const struct ktap_case tests[] = {
 
 int main(int argc, char **argv)
 {
-	return KTAP_RUN(tests);
+	return ktap_run(tests, ARRAY_SIZE(tests), argc - 1, argv + 1);
 }

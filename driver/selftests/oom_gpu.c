@@ -66,8 +66,9 @@
 #include <time.h>
 
 #include "emugpu_lib.h"
+#include "kselftest.h"
 
-#define MiB		(1UL << 20)
+#define MiB		(1024UL * 1024)
 #define VMA_SIZE	(128 * MiB)
 #define VA_BUSY		0x1000000ULL
 #define VA_TRAP		0x100000ULL
@@ -187,7 +188,7 @@ static unsigned char *anon_huge(size_t size)
 
 static struct munmap_trap trap = { .size = TRAP_SIZE };
 
-static void __attribute__((noreturn)) victim(void)
+static __noreturn void victim(void)
 {
 	struct drm_emugpu_cmd cmds[EMUGPU_MAX_CMDS];
 	size_t busy_size = mode->busy_size ? mode->busy_size : VMA_SIZE;
@@ -248,15 +249,16 @@ static void __attribute__((noreturn)) victim(void)
 			_exit(97);
 	} else {
 		/* Until the munmap sleeps in the notifier, waiting for the job. */
-		while (!trap.tid || task_state(trap.tid) != 'D')
+		while (!munmap_trap_tid(&trap) ||
+		       task_state(munmap_trap_tid(&trap)) != 'D')
 			sched_yield();
 	}
-	tell_parent(trap.tid);
+	tell_parent(munmap_trap_tid(&trap));
 	for (;;)
 		pause();
 }
 
-static void __attribute__((noreturn)) bystander(void)
+static __noreturn void bystander(void)
 {
 	unsigned char *p;
 
@@ -293,7 +295,7 @@ static long long available(void)
 }
 
 /* Allocates all that is available plus 3/4 of the victim's VMA. */
-static void __attribute__((noreturn)) hog(void)
+static __noreturn void hog(void)
 {
 	long long want, got = 0;
 
@@ -601,7 +603,7 @@ static int run_thp(void)
 }
 
 /* A child with a job holding its memory; it tells the parent, then ends. */
-static void __attribute__((noreturn)) job_child(int do_exit)
+static __noreturn void job_child(int do_exit)
 {
 	struct drm_emugpu_cmd spin;
 	unsigned char *mem = anon(16 * PAGE);
@@ -679,7 +681,7 @@ static long long driver_objects(void)
 	};
 	long long n = 0;
 
-	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(live); i++)
 		n += emugpu_stat(live[i]);
 	return n;
 }
@@ -819,8 +821,7 @@ static int run_episodes(unsigned long n)
 	}
 	kills = oom_kills() - kills_before;
 	mem_after = settled_usage(mem_before);
-	for (size_t i = 0; i < sizeof(memcg_parts) / sizeof(memcg_parts[0]);
-	     i++)
+	for (size_t i = 0; i < ARRAY_SIZE(memcg_parts); i++)
 		printf("# memcg_%s_kb=%lld\n", memcg_parts[i],
 		       read_key(CGROUP "/memory.stat", memcg_parts[i]) / 1024);
 	objects = driver_objects();
@@ -878,7 +879,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	for (int i = 1; i < argc; i++)
-		for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
+		for (size_t m = 0; m < ARRAY_SIZE(modes); m++)
 			if (!strcmp(argv[i], modes[m].name))
 				mode = &modes[m];
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -908,17 +909,17 @@ int main(int argc, char **argv)
 	}
 	printf("# mode=%s policy=%s job_timeout_ms=%lld\n", mode->name, policy,
 	       timeout);
-	if (!strcmp(mode->name, "episodes"))
+	if (!strcmp(mode->name, "episodes")) {
 		ret = run_episodes(bench_param("episodes", 100));
-	else if (mode->oom)
+	} else if (mode->oom) {
 		ret = run_oom();
-	else if (!strcmp(mode->name, "mrelease"))
+	} else if (!strcmp(mode->name, "mrelease")) {
 		ret = run_mrelease();
-	else if (mode->thp) {
+	} else if (mode->thp) {
 		thp_kb = cmdline_param("oomgpu.thp_kb", HPAGE / 1024);
 		ret = run_thp();
-	}
-	else
+	} else {
 		ret = run_exit();
+	}
 	return ret;
 }
