@@ -12,7 +12,8 @@ RUNNER  = PYTHONPATH=$(CURDIR)/runner $(PYTHON) -m oomgpu \
 	$(if $(KSRC),--ksrc $(KSRC))
 ONE_BASE = $(if $(BASE),--base $(BASE))
 # make test: every scenario on 7.3, the smoke and reproducing ones on 6.12,
-# and the OOM series' KUnit suite on x86_64 under QEMU (THP)
+# and the KUnit suites with the kernel's kunit.py: on UML, and the OOM
+# series' on x86_64 under QEMU (THP)
 TEST_BASES = $(if $(KSRC)$(BASE),$(ONE_BASE),--base 7.3 --base 6.12)
 
 .PHONY: all run test bench kunit kernel rootfs deps list show runner-check \
@@ -45,7 +46,7 @@ bench: deps
 # Everything with assertions; ends with "N passed, N failed".
 test: deps runner-check
 	$(RUNNER) $(TEST_BASES) patches-check
-	$(RUNNER) $(TEST_BASES) test --kunit-x86 $(PLATFORM_ARG) $(S)
+	$(RUNNER) $(TEST_BASES) test --kunit-uml --kunit-x86 $(PLATFORM_ARG) $(S)
 
 # Every series ready to mail: checkpatch --strict, get_maintainer.pl,
 # git am onto the base, and a build after every patch.
@@ -58,6 +59,11 @@ patches-check: deps
 outgoing: deps
 	$(RUNNER) $(ONE_BASE) outgoing
 
+# The KUnit suites as a KernelCI KUnit job runs them, with the kernel's own
+# kunit.py: the OOM series' and emugpu's on UML (kunit.py run
+# --kunitconfig=mm/tests --kunitconfig=drivers/gpu/drm/emugpu), the OOM
+# series' on x86_64 under QEMU; patched must pass, baseline must fail the
+# partial-reap cases.
 kunit: deps
 	$(RUNNER) $(ONE_BASE) kunit
 

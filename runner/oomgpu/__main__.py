@@ -19,7 +19,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import bases, bench, deps, kcidb, kunit_x86, outgoing, patches, qemu, \
+from . import bases, bench, deps, kcidb, kunit_uml, kunit_x86, outgoing, \
+    patches, qemu, \
     report
 from .bases import FLAVOURS, Base
 from .platforms import PLATFORMS, UML, Platform, of_base
@@ -36,7 +37,6 @@ TOP = Path(__file__).resolve().parents[2]
 COMMAND_GROUPS = {
     'test': ['smoke', 'oom', 'kunit', 'selfcheck', 'kselftest'],
     'run': ['oom', 'kselftest'],
-    'kunit': ['kunit'],
     'bench': ['bench'],
 }
 # What `test` runs on a second base (the LTS): the smoke group and the
@@ -73,8 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     pc.add_argument('--no-builds', action='store_true',
                     help='skip the build after every patch')
     for name, text in (('test', 'run scenarios with assertions'),
-                       ('run', 'run the OOM scenarios and print the table'),
-                       ('kunit', 'run the KUnit suites on UML')):
+                       ('run', 'run the OOM scenarios and print the table')):
         c = sub.add_parser(name, help=text)
         c.add_argument('patterns', nargs='*', help='scenario names or globs')
         c.add_argument('--flavour', action='append', choices=list(FLAVOURS))
@@ -87,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
             c.add_argument('--kunit-x86', action='store_true',
                            help="also the OOM series' KUnit suite on x86_64 "
                            'under QEMU (THP), on the first base')
+            c.add_argument('--kunit-uml', action='store_true',
+                           help="also kunit.py run of the OOM series' and "
+                           "emugpu's suites on UML, on the first base")
         if name == 'run':
             c.add_argument('--docs', type=Path,
                            help='also write results.md and the plot here')
@@ -100,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
                    'enough alone)')
     b.add_argument('--docs', type=Path,
                    help='also write bench.md here')
+    sub.add_parser('kunit', help="the OOM series' and emugpu's KUnit suites "
+                   "with the kernel's kunit.py on UML, and the OOM series' "
+                   'on x86_64 under QEMU (THP): patched and baseline')
     sub.add_parser('kunit-x86', help="the OOM series' KUnit suite on x86_64 "
                    'under QEMU (THP): patched, baseline and the series '
                    'without its huge page handling')
@@ -260,7 +265,7 @@ def _checkout(tree: Tree, key: str, patches: list[Path],
 
 def _kcidb(results: Path, start: str, trees: list[Tree], kernels: Kernels,
            outcomes: list[Outcome],
-           x86: list[kunit_x86.Result]) -> list[str]:
+           kunit_runs: list[kunit_x86.Result]) -> list[str]:
     """Writes results/kcidb.json; returns the schema's complaints."""
     by_name = {t.base.name: t for t in trees}
     checkouts: dict[str, kcidb.Checkout] = {}
@@ -286,20 +291,28 @@ def _kcidb(results: Path, start: str, trees: list[Tree], kernels: Kernels,
             {'platform': platform_name, 'flavour': flavour}))
     tests: list[kcidb.Test] = []
     tree = trees[0]
-    for r in x86:
-        name = f'kunit-{r.variant.name}'
+    for r in kunit_runs:
+        name = f'kunit-{r.arch}-{r.variant.name}'
         key = f'{tree.base.name}.{name}'
         checkouts[key] = _checkout(tree, key,
                                    tree.patch_files(r.variant.series),
-                                   {'kunit_x86_variant': r.variant.name})
-        config = r.image.parents[3] / '.config' if r.image else None
-        build = f'{tree.base.name}.x86_64.{name}'
+                                   {'kunit_variant': r.variant.name,
+                                    'kunit_arch': r.arch})
+        out = None
+        if r.image:
+            out = r.image.parent if r.arch == 'um' else r.image.parents[3]
+        configs = kunit_uml.KUNITCONFIGS if r.arch == 'um' \
+            else ('mm/tests',)
+        flags = ' '.join(f'--kunitconfig={k}' for k in configs)
+        build = f'{tree.base.name}.{r.arch}.{name}'
         builds.append(kcidb.Build(
-            build, key, 'x86_64', 'kunit.py --kunitconfig=mm/tests + THP',
-            config, r.image, 'tools/testing/kunit/kunit.py build '
-            '--arch=x86_64 --kunitconfig=mm/tests', {}))
+            build, key, r.arch,
+            f'kunit.py {flags}' + (' + THP' if r.arch == 'x86_64' else ''),
+            out / '.config' if out else None, r.image,
+            f'tools/testing/kunit/kunit.py build --arch={r.arch} {flags}',
+            {}))
         tests.append(kcidb.Test(
-            f'{build}.kunit-x86_64', build, 'oomgpu.kunit-x86_64',
+            f'{build}.kunit', build, f'oomgpu.kunit-{r.arch}',
             'FAIL' if r.problems else 'PASS', r.seconds, r.log_path,
             '\n'.join(r.problems), {'accel': r.accel,
                                     'expect_fail': list(r.variant.expect_fail)},
@@ -317,15 +330,21 @@ def _kcidb(results: Path, start: str, trees: list[Tree], kernels: Kernels,
     return errors
 
 
-def _x86_ktap(tree: Tree, outs: list[kunit_x86.Result]) -> int:
-    """Prints a KTAP document, one test per variant; returns the failed."""
+def _kunit_name(tree: Tree, r: kunit_x86.Result) -> str:
+    return f'kunit-{r.arch}@{tree.base.name}/{r.variant.name}'
+
+
+def _kunit_ktap(tree: Tree, outs: list[kunit_x86.Result]) -> int:
+    """Prints a KTAP document, one test per kunit.py kernel; returns the
+    failed."""
     print('KTAP version 1')
     print(f'1..{len(outs)}')
     for i, r in enumerate(outs, start=1):
-        name = f'kunit-x86_64@{tree.base.name}/{r.variant.name}'
+        name = _kunit_name(tree, r)
         want = ('must fail: ' + ', '.join(r.variant.expect_fail)
                 if r.variant.expect_fail else 'must pass')
-        print(f'# {name}: {want}; QEMU {r.accel} {r.seconds:.1f} s; '
+        how = f'QEMU {r.accel}' if r.arch == 'x86_64' else 'UML'
+        print(f'# {name}: {want}; {how} {r.seconds:.1f} s; '
               f'log: {r.log_path}')
         for problem in r.problems:
             print(f'# {problem}')
@@ -333,9 +352,12 @@ def _x86_ktap(tree: Tree, outs: list[kunit_x86.Result]) -> int:
     return sum(bool(r.problems) for r in outs)
 
 
-def _kunit_x86(tree: Tree, results: Path) -> int:
-    outs = kunit_x86.run_all(tree, results)
-    failed = _x86_ktap(tree, outs)
+def _kunit(tree: Tree, results: Path, uml: bool, x86: bool) -> int:
+    """kunit.py's kernels: UML, then x86_64; prints KTAP and the counts."""
+    outs = kunit_uml.run_all(tree, results) if uml else []
+    if x86:
+        outs += kunit_x86.run_all(tree, results)
+    failed = _kunit_ktap(tree, outs)
     print(f'{len(outs) - failed} passed, {failed} failed')
     return 1 if failed else 0
 
@@ -442,7 +464,10 @@ def main(argv: list[str] | None = None) -> int:
             return max(_patches_check(t, not args.no_builds, i == 0)
                        for i, t in enumerate(trees))
         if args.command == 'kunit-x86':
-            return _kunit_x86(tree, _results_dir(args.results_dir))
+            return _kunit(tree, _results_dir(args.results_dir), False, True)
+        if args.command == 'kunit':
+            return _kunit(tree, _results_dir(args.results_dir), True,
+                          any(p.name == 'x86_64' for p in of_base(tree.base)))
         if args.command == 'bench':
             return _bench(args, tree)
         if args.command == 'outgoing':
@@ -504,16 +529,20 @@ def main(argv: list[str] | None = None) -> int:
             print(report.ktap(outcomes), end='')
         passed, failed, skipped = report.counts(outcomes)
         digest = report.failures(outcomes)
-        x86: list[kunit_x86.Result] = []
-        if args.command == 'test' and args.kunit_x86 and not args.patterns:
-            x86 = kunit_x86.run_all(tree, results)
-            x86_failed = _x86_ktap(tree, x86)
-            passed += len(x86) - x86_failed
-            failed += x86_failed
-            digest += [f'kunit-x86_64@{tree.base.name}/{r.variant.name}: '
-                       + '; '.join(r.problems) for r in x86 if r.problems]
+        kunit_runs: list[kunit_x86.Result] = []
+        if args.command == 'test' and not args.patterns:
+            if args.kunit_uml:
+                kunit_runs += kunit_uml.run_all(tree, results)
+            if args.kunit_x86:
+                kunit_runs += kunit_x86.run_all(tree, results)
+        if kunit_runs:
+            kunit_failed = _kunit_ktap(tree, kunit_runs)
+            passed += len(kunit_runs) - kunit_failed
+            failed += kunit_failed
+            digest += [f'{_kunit_name(tree, r)}: ' + '; '.join(r.problems)
+                       for r in kunit_runs if r.problems]
         schema_errors = _kcidb(results, started, trees, kernels, outcomes,
-                               x86)
+                               kunit_runs)
         if schema_errors:
             failed += 1
             digest.append('kcidb.json is not valid KCIDB I/O v5.3: '

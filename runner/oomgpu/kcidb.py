@@ -74,7 +74,7 @@ class Build:
 
 @dataclass
 class Test:
-    """A test run outside the scenario boots (the x86_64 KUnit kernels)."""
+    """A test run outside the scenario boots (the kunit.py kernels)."""
     key: str
     build: str                # Build.key
     path: str

@@ -1,0 +1,81 @@
+"""The KUnit suites with the kernel's own kunit.py on UML, as a KernelCI
+KUnit job runs them: `kunit.py run --kunitconfig=mm/tests
+--kunitconfig=drivers/gpu/drm/emugpu` (UML is kunit.py's default
+architecture), the OOM series' suite and emugpu's in one kernel.
+
+kunit.py configures and builds the kernel (a build directory per variant
+inside the base's source tree, as kunit_x86 does, so ccache shares the
+objects); the runner boots it with the arguments kunit.py exec gives it,
+its console into a file (see execute()), and reads the KTAP with its own
+parser, because a variant may be required to fail some cases and
+kunit.py's exit status cannot say which.
+
+Variants, as on x86_64 but without the THP experiment (UML has no THP):
+  patched   the fix and the series: every case passes; the THP case skips;
+  baseline  the KUnit harness and the test patch: the old reaper fails the
+            partial-reap cases (the bug); emugpu's suite still passes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .kbuild import DRIVER_DIR, Tree
+from .kunit_x86 import Result, Variant, judge, kunit_build, run_variants, \
+    variants as x86_variants
+
+KUNITCONFIGS = ('mm/tests', DRIVER_DIR)
+SUITES = ('oom_reap', 'emugpu')
+# UML has no transparent huge pages: the case says so and skips.
+MAY_SKIP = ('oom_reap_thp_no_split',)
+# A run of both suites took seconds; this only bounds a hung kernel.
+EXEC_TIMEOUT = 600
+# What kunit.py exec passes a UML kernel (tools/testing/kunit/kunit.py)
+KUNIT_PY_UML_ARGS = ('kunit.enable=1', 'mem=1G', 'console=tty',
+                     'kunit_shutdown=halt')
+
+
+def variants(tree: Tree) -> list[Variant]:
+    return [Variant(v.name, v.series,
+                    tuple(c for c in v.expect_fail if c not in MAY_SKIP))
+            for v in x86_variants(tree) if v.name in ('patched', 'baseline')]
+
+
+def build(tree: Tree, wt: Path, name: str) -> Path:
+    """The UML kernel of @wt for @name; returns the `linux` binary."""
+    return kunit_build(tree, wt, name,
+                       [f'--kunitconfig={k}' for k in KUNITCONFIGS]) / 'linux'
+
+
+def execute(wt: Path, image: Path) -> tuple[str, list[str]]:
+    """Boots @image as `kunit.py exec` does, with its arguments, but with
+    the console written to a file. Through kunit.py's pipe UML's line
+    driver drops what the pipe cannot take at once: of the 2524 lines the
+    baseline kernel prints (its failing cases explain every page), 1000
+    never arrived, with the ends of four cases among them."""
+    with tempfile.TemporaryFile('w+', errors='replace') as console:
+        proc = subprocess.Popen([str(image), *KUNIT_PY_UML_ARGS], cwd=wt,
+                                stdin=subprocess.DEVNULL, stdout=console,
+                                stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=EXEC_TIMEOUT)
+            note = []
+        except subprocess.TimeoutExpired:
+            # UML forks a host process per address space: kill them all.
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            note = [f'# oomgpu: killed after {EXEC_TIMEOUT} s\n']
+        console.seek(0)
+        return 'uml', console.readlines() + note
+
+
+def run_all(tree: Tree, results: Path) -> list[Result]:
+    # With the driver: its .kunitconfig is one of the two.
+    return run_variants(tree, results, 'um', variants(tree), True, build,
+                        execute,
+                        lambda v, docs: judge(v, docs, SUITES, MAY_SKIP))
