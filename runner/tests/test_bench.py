@@ -4,9 +4,10 @@ each section's ratio."""
 import tempfile
 import unittest
 from pathlib import Path
+from types import SimpleNamespace
 
 from oomgpu.bench import (ANALYSIS_MARK, Trial, kept_analysis, summarise,
-                          table, to_json, write_plot)
+                          table, to_json, trials_of, write_plot)
 
 
 def _reap(flavour: str, k: int, us: float, calls: int) -> Trial:
@@ -48,6 +49,20 @@ class BenchTest(unittest.TestCase):
                       table([rows[1]], 1))
         self.assertEqual(to_json(rows, 2, 'make bench')['rows'][2]
                          ['figures']['pass1_calls']['median'], 10)
+
+    def test_reap_on_x86_64_gives_tlb_counts_not_times(self) -> None:
+        metrics = {'k': 10.0, 'vma_kb': 1048576.0, 'pass1_us': 9e6,
+                   'pass1_calls': 10.0, 'pass1_reaped_kb': 1048000.0,
+                   'pass1_tlb_flushes': 11.0, 'pass2_tlb_flushes': 0.0}
+        uml, x86 = (trials_of(SimpleNamespace(  # type: ignore[arg-type]
+            metrics=metrics, base='7.3', flavour='patched', platform=p))
+            for p in ('uml', 'x86_64'))
+        self.assertEqual([t.section for t in uml], ['reap'])
+        self.assertEqual([(t.section, t.row) for t in x86], [('tlb', '10')])
+        text = table(summarise(x86), 1)
+        self.assertIn('### TLB shootdowns of a reaper pass (x86_64)', text)
+        self.assertIn('| 7.3 | 10 | patched | 11 | 10 | 1023 | 0 |', text)
+        self.assertNotIn('pass 1 (ms)', text)
 
     def test_fastpath_speed_is_baseline_over_patched(self) -> None:
         rows = summarise([
