@@ -66,7 +66,7 @@
 #include <time.h>
 
 #include "emugpu_lib.h"
-#include "kselftest.h"
+#include "../../../kselftest.h"
 
 #define MiB		(1024UL * 1024)
 #define VMA_SIZE	(128 * MiB)
