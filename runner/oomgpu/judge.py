@@ -15,6 +15,8 @@ from .uml import Boot
 _VICTIM = re.compile(r'victim_pid=(\d+)')
 # "# key=value" diagnostics: numbers a scenario program reports.
 _METRIC = re.compile(r'^(\w+)=(-?\d+(?:\.\d+)?)$')
+# A whole program skipped on purpose: "1..0 # SKIP reason"
+_EMPTY_SKIP = re.compile(r"1\.\.0\s*#\s*SKIP", re.IGNORECASE)
 # The flavour without the OOM series, where reproducing scenarios must fail.
 BASELINE = 'baseline'
 # With the series, the reaper's first pass must take back at least this
@@ -177,6 +179,10 @@ def _program_problems(out: Outcome) -> list[str]:
         problems.append(f'scenario exited {boot.init_exit}')
     if not out.documents:
         problems.append('no KTAP output')
+    elif not any(d.tests for d in out.documents) and \
+            not any(_EMPTY_SKIP.search(line) for line in boot.console):
+        # A kselftest filter that matches no case prints 1..0 and passes.
+        problems.append('ran no tests: an empty plan (1..0) without SKIP')
     failed = _failed_tests(out)
     if failed:
         names = ', '.join(f.name for f in failed[:5])

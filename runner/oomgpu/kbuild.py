@@ -267,6 +267,11 @@ class Tree:
         driver's selftests, so every flavour's tree state builds the same
         programs."""
         include = self.uapi_include()
+        if not self._state.exists():
+            # The bare base, as uapi_include() leaves the tree the first
+            # time: hmm-tests would be built without the series' cases
+            # (a clean clone's kselftest-mm-hmm-oom ran 0 tests).
+            self.ensure_worktree('patched', self.ensure_base())
         out = self.build_dir / self.base.name / 'kselftest'
         pairs = []
         for directory, names in KSELFTESTS:

@@ -111,6 +111,32 @@ class ReproducesTest(unittest.TestCase):
         self.assertIn('does not reproduce on baseline', out.problems[0])
 
 
+class EmptyPlanTest(unittest.TestCase):
+    """hmm-tests -f hmm_oom built from a tree without the series' cases
+    (a clean clone's first run did that) printed 1..0 and exited 0."""
+
+    def _scenario(self) -> Scenario:
+        return Scenario('kselftest-mm-hmm-oom', '', ('kselftest',), '1G',
+                        300, False, (), 'pass', '', True)
+
+    def test_no_tests_run_fails_on_both_flavours(self) -> None:
+        boot = _boot('x86_64_hmm_tests_no_cases.log')
+        patched = judge(self._scenario(), 'patched', boot, Path('x.log'))
+        self.assertEqual(patched.status, Status.FAIL)
+        self.assertIn('ran no tests', patched.problems[0])
+        baseline = judge(self._scenario(), 'baseline', boot, Path('x.log'))
+        self.assertEqual(baseline.status, Status.FAIL)
+        self.assertIn('does not reproduce on baseline: ran no tests',
+                      baseline.problems[0])
+
+    def test_a_program_that_skips_itself_passes(self) -> None:
+        lines = ['TAP version 13\n', '1..0 # SKIP no emugpu\n',
+                 'oomgpu-init: exit 0\n']
+        boot = Boot(0, False, 1.0, lines, scenario_exit(lines))
+        out = judge(_scenario('emugpu-vram'), 'patched', boot, Path('x.log'))
+        self.assertEqual(out.status, Status.PASS, out.problems)
+
+
 def _oom_gpu(reproduces: bool = True) -> Scenario:
     return Scenario('oom-gpu-busy-nocancel', '', ('oom',), '256M', 120,
                     False, (), 'pass', 'ktap', reproduces)
