@@ -298,19 +298,12 @@ def _kcidb(results: Path, start: str, trees: list[Tree], kernels: Kernels,
                                    tree.patch_files(r.variant.series),
                                    {'kunit_variant': r.variant.name,
                                     'kunit_arch': r.arch})
-        out = None
-        if r.image:
-            out = r.image.parent if r.arch == 'um' else r.image.parents[3]
-        configs = kunit_uml.KUNITCONFIGS if r.arch == 'um' \
-            else ('mm/tests',)
-        flags = ' '.join(f'--kunitconfig={k}' for k in configs)
+        args = ' '.join(r.build_args)
         build = f'{tree.base.name}.{r.arch}.{name}'
         builds.append(kcidb.Build(
-            build, key, r.arch,
-            f'kunit.py {flags}' + (' + THP' if r.arch == 'x86_64' else ''),
-            out / '.config' if out else None, r.image,
-            f'tools/testing/kunit/kunit.py build --arch={r.arch} {flags}',
-            {}))
+            build, key, r.arch, f'kunit.py {args}',
+            r.build_dir / '.config' if r.build_dir else None, r.image,
+            f'tools/testing/kunit/kunit.py build {args}', {}))
         tests.append(kcidb.Test(
             f'{build}.kunit', build, f'oomgpu.kunit-{r.arch}',
             'FAIL' if r.problems else 'PASS', r.seconds, r.log_path,

@@ -18,14 +18,13 @@ Variants, as on x86_64 but without the THP experiment (UML has no THP):
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
 from .kbuild import DRIVER_DIR, Tree
-from .kunit_x86 import Result, Variant, judge, kunit_build, run_variants, \
+from .uml import kill_group
+from .kunit_x86 import Result, Variant, judge, run_variants, \
     variants as x86_variants
 
 KUNITCONFIGS = ('mm/tests', DRIVER_DIR)
@@ -45,10 +44,7 @@ def variants(tree: Tree) -> list[Variant]:
             for v in x86_variants(tree) if v.name in ('patched', 'baseline')]
 
 
-def build(tree: Tree, wt: Path, name: str) -> Path:
-    """The UML kernel of @wt for @name; returns the `linux` binary."""
-    return kunit_build(tree, wt, name,
-                       [f'--kunitconfig={k}' for k in KUNITCONFIGS]) / 'linux'
+BUILD_ARGS = tuple(f'--kunitconfig={k}' for k in KUNITCONFIGS)
 
 
 def execute(wt: Path, image: Path) -> tuple[str, list[str]]:
@@ -67,8 +63,7 @@ def execute(wt: Path, image: Path) -> tuple[str, list[str]]:
             note = []
         except subprocess.TimeoutExpired:
             # UML forks a host process per address space: kill them all.
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            kill_group(proc)
             note = [f'# oomgpu: killed after {EXEC_TIMEOUT} s\n']
         console.seek(0)
         return 'uml', console.readlines() + note
@@ -76,6 +71,6 @@ def execute(wt: Path, image: Path) -> tuple[str, list[str]]:
 
 def run_all(tree: Tree, results: Path) -> list[Result]:
     # With the driver: its .kunitconfig is one of the two.
-    return run_variants(tree, results, 'um', variants(tree), True, build,
-                        execute,
+    return run_variants(tree, results, 'um', variants(tree), True,
+                        BUILD_ARGS, Path('linux'), execute,
                         lambda v, docs: judge(v, docs, SUITES, MAY_SKIP))

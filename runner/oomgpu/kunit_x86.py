@@ -52,8 +52,10 @@ class Result:
     documents: list[Document]
     log_path: Path
     problems: list[str]
-    image: Path | None = None    # the bzImage; its .config is beside
+    image: Path | None = None    # the kernel kunit.py built
     arch: str = 'x86_64'         # kunit.py's --arch
+    build_dir: Path | None = None    # kunit.py's --build_dir (.config)
+    build_args: tuple[str, ...] = ()  # kunit.py build's arguments
 
 
 def variants(tree: Tree) -> list[Variant]:
@@ -87,14 +89,10 @@ def kunit_build(tree: Tree, wt: Path, name: str, args: list[str]) -> Path:
     return out
 
 
-def build(tree: Tree, wt: Path, name: str) -> Path:
-    """The x86_64 kernel of @wt for @name, with THP; returns the
-    bzImage."""
-    args = ['--arch=x86_64', '--kunitconfig=mm/tests']
-    for line in THP_CONFIG:
-        args += ['--kconfig_add', line]
-    return kunit_build(tree, wt, name, args) / 'arch' / 'x86' / 'boot' / \
-        'bzImage'
+# The suite with THP, which the kernel's x86_64 kunit config lacks
+BUILD_ARGS = ('--arch=x86_64', '--kunitconfig=mm/tests',
+              *[a for line in THP_CONFIG for a in ('--kconfig_add', line)])
+IMAGE = Path('arch', 'x86', 'boot', 'bzImage')
 
 
 def _qemu(image: Path, accel: str, timeout: float) -> tuple[list[str], bool]:
@@ -165,12 +163,14 @@ Boot = Callable[[Path, Path], tuple[str, list[str]]]
 
 def run_variants(tree: Tree, results: Path, arch: str,
                  todo: list[Variant], driver: bool,
-                 build_one: Callable[[Tree, Path, str], Path], boot_one: Boot,
+                 build_args: tuple[str, ...], image_path: Path,
+                 boot_one: Boot,
                  judge_one: Callable[[Variant, list[Document]], list[str]]
                  ) -> list[Result]:
-    """Builds and boots a kunit.py kernel of @arch per variant in turn
-    (the source tree put in each variant's state, with the driver if
-    @driver) and judges its KTAP; the console goes to
+    """Builds (kunit.py build @build_args) and boots a kernel of @arch per
+    variant in turn (the source tree put in each variant's state, with the
+    driver if @driver; the kernel at @image_path in the build directory)
+    and judges its KTAP; the console goes to
     logs/kunit-<arch>.<base>-<variant>.log."""
     base = tree.ensure_base()
     out = []
@@ -179,7 +179,8 @@ def run_variants(tree: Tree, results: Path, arch: str,
         wt = tree.patched_worktree(name, base,
                                    tree.patch_files(variant.series),
                                    driver=driver)
-        image = build_one(tree, wt, name)
+        build_dir = kunit_build(tree, wt, name, list(build_args))
+        image = build_dir / image_path
         start = time.monotonic()
         accel, lines = boot_one(wt, image)
         seconds = time.monotonic() - start
@@ -189,7 +190,8 @@ def run_variants(tree: Tree, results: Path, arch: str,
         log_path.write_text(''.join(lines))
         docs = parse_log(lines)
         out.append(Result(variant, accel, seconds, docs, log_path,
-                          judge_one(variant, docs), image, arch))
+                          judge_one(variant, docs), image, arch, build_dir,
+                          build_args))
         log(f'{arch} {variant.name}: {accel}, {seconds:.1f} s, '
             + ('; '.join(out[-1].problems) or 'as expected'))
     return out
@@ -199,4 +201,5 @@ def run_all(tree: Tree, results: Path) -> list[Result]:
     if not shutil.which(QEMU):
         raise BuildError(f'{QEMU} not found (Debian: qemu-system-x86)')
     return run_variants(tree, results, 'x86_64', variants(tree), False,
-                        build, lambda wt, image: boot(image), judge)
+                        BUILD_ARGS, IMAGE, lambda wt, image: boot(image),
+                        judge)

@@ -124,7 +124,7 @@ def _collect(proc: subprocess.Popen[bytes], log: TextIO, echo: TextIO | None,
     if buf:
         lines.append(buf.decode('utf-8', 'replace') + '\n')
         log.write(lines[-1])
-    _kill_group(proc)
+    kill_group(proc)
     if timed_out:
         log.write('# oomgpu: killed after timeout\n')
     if stalled:
@@ -132,7 +132,8 @@ def _collect(proc: subprocess.Popen[bytes], log: TextIO, echo: TextIO | None,
     return lines, timed_out, stalled
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kills @proc's whole process group and reaps @proc."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
