@@ -579,7 +579,8 @@ static int userptr_under(const char *policy, void *mem, size_t size,
  * Policy pin, as i915: the first job pins the whole object; a madvise
  * during a job neither waits nor cuts the job short (the device keeps the
  * old pages); the next job pins the new pages and the CPU sees what it
- * writes; closing the object unpins everything.
+ * writes; closing the object unpins everything, once the jobs that used
+ * it are freed.
  */
 static int test_pin_policy(void)
 {
@@ -618,9 +619,11 @@ static int test_pin_policy(void)
 	    !CHECK(emugpu_stat("faults") > faults) ||
 	    !CHECK(emugpu_stat("pinned_pages") == pinned + 16))
 		return 0;
+	/* The last job holds the object until drm_sched frees it. */
 	return CHECK(!emugpu_unbind(fd, VA_TMP, 16 * PAGE)) &&
 	       CHECK(!emugpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE,
 				   &(struct drm_gem_close){ .handle = handle })) &&
+	       CHECK(emugpu_jobs_reach(0) == 0) &&
 	       CHECK(emugpu_stat("pinned_pages") == pinned) &&
 	       CHECK(!munmap(tmp, 16 * PAGE));
 }

@@ -99,6 +99,8 @@ static int test_jobs_on_vram(void)
 	       CHECK(!emugpu_unbind(fd, VA_VRAM, MIB)) &&
 	       CHECK(!emugpu_unbind(fd, VA_SYS, MIB)) &&
 	       CHECK(!gem_close(vram)) && CHECK(!gem_close(sys)) &&
+	       /* The COPY job holds both objects until drm_sched frees it. */
+	       CHECK(emugpu_jobs_reach(0) == 0) &&
 	       CHECK(emugpu_stat("vram_bytes") == 0);
 }
 
