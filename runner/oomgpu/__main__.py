@@ -133,9 +133,9 @@ def _run_one(scenario: Scenario, tree: Tree, platform: Platform,
                  scenario.kernel_args(base.boot_args, base.time_travel),
                  scenario.timeout, log_path, out)
     else:
-        b = qemu.boot(image, initramfs, scenario.mem,
-                      scenario.kernel_args((), False), scenario.timeout,
-                      log_path, out)
+        b = qemu.boot(image, initramfs, platform.guest_mem(scenario.mem),
+                      scenario.kernel_args(platform.kernel_args, False),
+                      scenario.timeout * platform.slowdown, log_path, out)
     return judge(scenario, flavour, b, log_path, base.name, platform.name)
 
 
@@ -193,7 +193,9 @@ def _runs_on(args: argparse.Namespace, scenario: Scenario,
     """Whether @scenario boots on @platform in this command."""
     if platform.name not in scenario.platforms:
         return False
-    if platform is UML or args.patterns or args.command != 'test':
+    # UML, and a checking kernel (x86_64-kasan): all that names it.
+    if platform is UML or not platform.measured or args.patterns or \
+            args.command != 'test':
         return True
     return scenario.reproduces or bool(
         set(SECOND_PLATFORM_GROUPS) & set(scenario.groups))
@@ -401,8 +403,8 @@ def _bench(args: argparse.Namespace, tree: Tree) -> int:
     flavours = args.flavour or list(FLAVOURS)
     # The platforms the chosen scenarios name: UML for the times, x86_64
     # for what only it counts (TLB shootdowns).
-    platforms = [p for p in of_base(tree.base)
-                 if any(p.name in sc.platforms for sc in scenarios)]
+    platforms = [p for p in of_base(tree.base) if p.measured and
+                 any(p.name in sc.platforms for sc in scenarios)]
     kernels = {(tree.base.name, p.name, f): tree.build(f, p)
                for f in flavours for p in platforms}
     initramfs = _initramfs(args, tree)
@@ -458,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
             for t in trees:
                 for f in args.flavour or list(FLAVOURS):
                     for p in of_base(t.base):
-                        t.build(f, p)
+                        if f in p.flavours:
+                            t.build(f, p)
             return 0
         if args.command == 'rootfs':
             _initramfs(args, tree)
@@ -493,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
             if platform not in of_base(tree.base):
                 raise ValueError(f'base {tree.base.name} has no '
                                  f'{platform.name} kernel')
+            if args.flavour not in platform.flavours:
+                raise ValueError(f'{platform.name} is built for '
+                                 f'{", ".join(platform.flavours)} only')
             image = tree.build(args.flavour, platform)
             initramfs = _initramfs(args, tree)
             out = _run_one(scenario, tree, platform, args.flavour, image,
@@ -507,16 +513,22 @@ def main(argv: list[str] | None = None) -> int:
         kernels: Kernels = {}
         for i, t in enumerate(trees):
             scenarios = _scenarios(args, first=i == 0)
+            # A checking kernel (x86_64-kasan) is booted by test, or when
+            # asked for by name; run measures only the others.
             platforms = [p for p in of_base(t.base)
-                         if not args.platform or p.name in args.platform]
+                         if p.name in (args.platform or []) or
+                         not args.platform and (p.measured or
+                                                args.command == 'test')]
             # Each flavour's kernels one after the other: the source tree
             # is put in a flavour's state once for all its platforms.
             for f in flavours:
                 for p in platforms:
-                    if any(_runs_on(args, s, p) for s in scenarios):
+                    if f in p.flavours and \
+                            any(_runs_on(args, s, p) for s in scenarios):
                         kernels[(t.base.name, p.name, f)] = t.build(f, p)
             work += [(s, t, p, f) for s in scenarios for p in platforms
-                     if _runs_on(args, s, p) for f in flavours]
+                     if _runs_on(args, s, p) for f in flavours
+                     if f in p.flavours]
         initramfs = _initramfs(args, tree)
         results = _results_dir(args.results_dir)
         started = datetime.datetime.now(datetime.timezone.utc).isoformat(

@@ -5,9 +5,14 @@
   x86_64  an x86_64 kernel booted under Debian's qemu-system-x86_64 on the
           same initramfs, for what UML lacks (THP, ZONE_DEVICE, secret
           memory, SMP that runs a process's threads in parallel).
+  x86_64-kasan
+          the x86_64 kernel with generic KASAN (kasan.config), patched
+          flavour only: a checking kernel, booted by `test` and `show`,
+          never measured by `run` or `bench` (KASAN changes the times
+          and the memory there is to reap).
 
-A base offers x86_64 when its BASE names an `x86_64-config` fragment; every
-base offers uml. A scenario names the platforms it runs on in the
+A base offers x86_64 and x86_64-kasan when its BASE names an `x86_64-config`
+fragment; every base offers uml. A scenario names the platforms it runs on in the
 catalogue (tests/scenarios.toml, default uml only).
 """
 
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .bases import Base
+from .bases import FLAVOURS, Base
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,26 @@ class Platform:
     arch: str                    # kbuild's ARCH=
     fragments: tuple[str, ...]   # after base.config and debug.config
     image: str                   # what boots, inside the output directory
+    # The flavours built for it
+    flavours: tuple[str, ...] = FLAVOURS
+    # Whether `run` and `bench` boot it (a checking kernel is not measured)
+    measured: bool = True
+    # Scenario timeouts are multiplied by this (KASAN under TCG is slower)
+    slowdown: float = 1.0
+    # MiB added to each scenario's guest memory: what the kernel itself
+    # takes more than on x86_64 (KASAN: its shadow, an eighth of memory,
+    # the quarantine and redzones), so that user space has what the
+    # scenario sized its processes for
+    extra_mem_mb: int = 0
+    # Kernel arguments every boot on it gets
+    kernel_args: tuple[str, ...] = ()
+
+    def guest_mem(self, mem: str) -> str:
+        """The guest memory for a scenario that asks for @mem ("256M")."""
+        if not self.extra_mem_mb:
+            return mem
+        units = {'M': 1, 'G': 1024}
+        return f'{int(mem[:-1]) * units[mem[-1]] + self.extra_mem_mb}M'
 
     def output_name(self, flavour: str) -> str:
         """The output directory's suffix: UML's keeps the flavour's bare
@@ -38,7 +63,18 @@ class Platform:
 UML = Platform('uml', 'um', ('uml.config',), 'linux')
 X86_64 = Platform('x86_64', 'x86_64', ('x86_64.config',),
                   'arch/x86/boot/bzImage')
-PLATFORMS = {p.name: p for p in (UML, X86_64)}
+X86_64_KASAN = Platform('x86_64-kasan', 'x86_64',
+                        ('x86_64.config', 'kasan.config'),
+                        'arch/x86/boot/bzImage', flavours=('patched',),
+                        measured=False, slowdown=3.0, extra_mem_mb=96,
+                        # Four-level paging: with LA57 (QEMU's -cpu max),
+                        # identify_cpu() clears boot_cpu_data's LA57 bit
+                        # for a moment, KASAN then takes direct-map
+                        # addresses for wild ones, and an interrupt in that
+                        # window reported "wild-memory-access in
+                        # do_raw_spin_lock" at 0.004 s (1 boot in about 30).
+                        kernel_args=('no5lvl',))
+PLATFORMS = {p.name: p for p in (UML, X86_64, X86_64_KASAN)}
 
 
 def of_base(base: Base) -> list[Platform]:

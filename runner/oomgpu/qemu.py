@@ -10,16 +10,25 @@ TCG always works; KVM is used only when a probe boot of the same kernel
 under KVM ran the `boot` scenario to its end (inside some virtual machines
 KVM dies with an emulation error in the decompressor instead of falling
 back). The probe runs once per kernel image and run.
+
+The serial console carries both the kernel's messages and what user space
+writes to /dev/console, and since Linux 6.13 the 8250 console is printed by
+a kernel thread (nbcon): a long report (KASAN's, a WARNING) is printed while
+the scenario goes on writing, and the two interleave within a line ("oomgpu-
+init: exi[    8.301595]  vfs_write+0x1e2/0x11f0"). untangle() takes the
+kernel's records out of user space's lines before anything is judged; the
+log keeps what the serial port carried.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import TextIO
 
 from .kbuild import log
-from .uml import Boot, run_guest
+from .uml import Boot, run_guest, scenario_exit
 
 QEMU = 'qemu-system-x86_64'
 PROBE_TIMEOUT = 60.0
@@ -78,14 +87,50 @@ def boot(image: Path, initramfs: Path, mem: str, args: list[str],
     outcome says so. A second stall is a failure like any other."""
     accel = accel_for(image, initramfs, log_path.parent)
     cmd = command(image, initramfs, mem, args, accel)
-    first = run_guest(cmd, None, timeout, log_path, echo, START_WITHIN)
+    first = _untangled(run_guest(cmd, None, timeout, log_path, echo,
+                                 START_WITHIN))
     if not first.stalled:
         return first
     stalled_log = log_path.with_suffix('.stalled.log')
     log_path.replace(stalled_log)
     log(f'x86_64: {log_path.name}: /init not started after '
         f'{START_WITHIN:.0f} s; booting again (first log: {stalled_log})')
-    again = run_guest(cmd, None, timeout, log_path, echo, START_WITHIN)
+    again = _untangled(run_guest(cmd, None, timeout, log_path, echo,
+                                 START_WITHIN))
     again.note = (f'the first boot stalled before /init '
                   f'(log: {stalled_log}); booted again')
     return again
+
+
+# The start of a kernel record on the console: "[    8.301595] "
+_RECORD = re.compile(r'\[\s*\d+\.\d{6}\] ')
+
+
+def untangle(lines: list[str]) -> list[str]:
+    """The console as whole lines: each kernel record on its own, and the
+    pieces of a user-space line that records split joined again, in the
+    order the lines ended.
+
+    The console thread writes a record and its newline at once, so a record
+    runs from its timestamp to the end of the line it starts on; what is
+    before it on that line is part of a user-space line that ends at the
+    next line with no record in it."""
+    out: list[str] = []
+    user = ''
+    for line in lines:
+        m = _RECORD.search(line)
+        if m is None:
+            out.append(user + line)
+            user = ''
+            continue
+        user += line[:m.start()]
+        out.append(line[m.start():])
+    if user:
+        out.append(user)
+    return out
+
+
+def _untangled(b: Boot) -> Boot:
+    b.console = untangle(b.console)
+    b.init_exit = scenario_exit(b.console)
+    return b

@@ -9,7 +9,7 @@ from pathlib import Path
 
 EXPECTATIONS = ('pass', 'program', 'splat')
 # What a scenario may run on (platforms.py)
-PLATFORM_NAMES = ('uml', 'x86_64')
+PLATFORM_NAMES = ('uml', 'x86_64', 'x86_64-kasan')
 # emugpu's notifier_policy values (driver/emugpu_drv.c)
 POLICIES = ('precise', 'nocancel', 'xe', 'xe-kick', 'pin')
 # What each does with a non-blockable invalidation, for summaries
