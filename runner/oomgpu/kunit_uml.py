@@ -23,9 +23,9 @@ import tempfile
 from pathlib import Path
 
 from .kbuild import DRIVER_DIR, Tree
-from .uml import kill_group
 from .kunit_x86 import Result, Variant, judge, run_variants, \
     variants as x86_variants
+from .uml import kill_group
 
 KUNITCONFIGS = ('mm/tests', DRIVER_DIR)
 SUITES = ('oom_reap', 'emugpu')

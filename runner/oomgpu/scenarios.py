@@ -7,9 +7,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .platforms import PLATFORMS
+
 EXPECTATIONS = ('pass', 'program', 'splat')
 # What a scenario may run on (platforms.py)
-PLATFORM_NAMES = ('uml', 'x86_64', 'x86_64-kasan')
+PLATFORM_NAMES = tuple(PLATFORMS)
 # emugpu's notifier_policy values (driver/emugpu_drv.c)
 POLICIES = ('precise', 'nocancel', 'xe', 'xe-kick', 'pin')
 # What each does with a non-blockable invalidation, for summaries
