@@ -199,6 +199,101 @@ def table(outcomes: list[Outcome]) -> str:
     return '\n'.join(lines) + '\n'
 
 
+KSELFTEST_GROUP = 'kselftest'
+
+
+def _case_result(case: TestResult) -> str:
+    """pass, fail or skip: a kselftest's SKIP is `ok N name # SKIP why`."""
+    if case.directive.upper().startswith('SKIP'):
+        return 'skip'
+    return 'pass' if case.status.ok else 'fail'
+
+
+def selftest_cases(out: Outcome) -> dict[str, TestResult]:
+    """The innermost cases of every KTAP document the selftest printed,
+    by name."""
+    return {case.name: case for doc in out.documents for top in doc.tests
+            for case in top.leaves()}
+
+
+def _counts(cases: dict[str, TestResult]) -> str:
+    got = [_case_result(c) for c in cases.values()]
+    return ', '.join(f'{got.count(k)} {k}' for k in ('pass', 'fail', 'skip'))
+
+
+def selftest_rows(outcomes: list[Outcome]) -> list[tuple[str, ...]]:
+    """One row per kselftest scenario, base and platform: each flavour's
+    pass / fail / skip counts and the cases whose result differs between
+    baseline and patched. For a scenario that reproduces the bug (the
+    series' own cases) a difference is the point; for the kernel's other
+    selftests it is a regression."""
+    picked = [o for o in outcomes if KSELFTEST_GROUP in o.scenario.groups]
+    keys = list(dict.fromkeys((o.scenario.name, o.base, o.platform)
+                              for o in picked))
+    rows = []
+    for name, base, platform in keys:
+        mine = {o.flavour: o for o in picked if (o.scenario.name, o.base,
+                                                 o.platform) ==
+                (name, base, platform)}
+        cases = {f: selftest_cases(o) for f, o in mine.items()}
+        cells = [_counts(cases[f]) if f in cases else '-'
+                 for f in (BASELINE, 'patched')]
+        differ = '-'
+        if BASELINE in cases and 'patched' in cases:
+            old, new = cases[BASELINE], cases['patched']
+            changed = [f'{n} ({_case_result(old[n]) if n in old else "absent"}'
+                       f' -> {_case_result(new[n]) if n in new else "absent"})'
+                       for n in dict.fromkeys([*old, *new])
+                       if (n in old) != (n in new) or
+                       _case_result(old[n]) != _case_result(new[n])]
+            scenario = mine['patched'].scenario
+            differ = '; '.join(changed) or 'none'
+            if changed:
+                differ += (' (expected: the bug)' if scenario.reproduces
+                           else ' (a regression)')
+        verdicts = '/'.join(mine[f].status.value for f in (BASELINE, 'patched')
+                            if f in mine)
+        rows.append((name, base or '-', platform, *cells, differ, verdicts))
+    return rows
+
+
+def _skip_reasons(outcomes: list[Outcome]) -> list[str]:
+    """Why cases skipped, with how many (every flavour and platform)."""
+    reasons: dict[tuple[str, str], int] = {}
+    for out in outcomes:
+        if KSELFTEST_GROUP not in out.scenario.groups:
+            continue
+        for case in selftest_cases(out).values():
+            if _case_result(case) == 'skip':
+                why = case.directive[4:].strip() or 'no reason given'
+                key = (f'{out.scenario.name}@{out.base}/{out.kernel}', why)
+                reasons[key] = reasons.get(key, 0) + 1
+    return [f'- {where}: {count} x "{why}"'
+            for (where, why), count in reasons.items()]
+
+
+def selftest_markdown(outcomes: list[Outcome]) -> list[str]:
+    """docs/results.md's section on the kernel selftests per flavour."""
+    rows = selftest_rows(outcomes)
+    if not rows:
+        return []
+    head = ('selftest', 'base', 'platform', 'baseline', 'patched',
+            'cases that differ (baseline -> patched)', 'verdict')
+    lines = ['## Kernel selftests per flavour', '',
+             'Each case as the selftest reported it (kselftest harness '
+             'TAP); `make run` boots every kselftest scenario on both '
+             'flavours. A case whose result differs between the flavours is '
+             'a regression, except in the series\' own cases, which must '
+             'fail on baseline (the bug).', '',
+             '| ' + ' | '.join(head) + ' |',
+             '|' + ' --- |' * len(head)]
+    lines += ['| ' + ' | '.join(r) + ' |' for r in rows]
+    skips = _skip_reasons(outcomes)
+    if skips:
+        lines += ['', 'Skipped cases, and why:', '', *skips]
+    return lines + ['']
+
+
 def markdown(outcomes: list[Outcome], command: str, plot: str | None,
              when: str) -> str:
     """docs/results.md: the table, the plot, and how they were made."""
@@ -212,6 +307,7 @@ def markdown(outcomes: list[Outcome], command: str, plot: str | None,
         '```', table(outcomes).rstrip(), '```', '']
     if plot:
         lines += [f'![anon-rss of the victim after the kill]({plot})', '']
+    lines += selftest_markdown(outcomes)
     lines += ['Per-scenario logs, KTAP, JUnit and JSON are in the run\'s '
               '`results/<timestamp>/` directory.', '']
     return '\n'.join(lines)
