@@ -468,6 +468,15 @@ class Tree:
         builds, and of any clone's builds."""
         return src / f'{OUT_DIR}-{name}'
 
+    def config_text(self, platform: Platform = UML,
+                    fragments: tuple[str, ...] = CONFIG_FRAGMENTS) -> str:
+        """@fragments, then @platform's and the base's for it, merged: what
+        configure() writes as .config before olddefconfig."""
+        names = fragments + platform.fragments + \
+            platform.base_fragments(self.base)
+        return merge_fragments([(self.top / 'kernel-config' / f).read_text()
+                                for f in names])
+
     def configure(self, flavour: str, src: Path, validate: bool = True,
                   fragments: tuple[str, ...] = CONFIG_FRAGMENTS,
                   name: str = '', platform: Platform = UML) -> Path:
@@ -477,10 +486,7 @@ class Tree:
         CONFIG_X replaces an earlier one's."""
         out = self.output_dir(src, name or platform.output_name(flavour))
         out.mkdir(parents=True, exist_ok=True)
-        names = fragments + platform.fragments + \
-            platform.base_fragments(self.base)
-        text = merge_fragments([(self.top / 'kernel-config' / f).read_text()
-                                for f in names])
+        text = self.config_text(platform, fragments)
         stamp = out / '.oomgpu-config'
         if stamp.exists() and stamp.read_text() == text and \
                 (out / '.config').exists():

@@ -1,13 +1,20 @@
 """The OOM series' KUnit suite on x86_64 under QEMU, for what UML lacks (THP).
 
 The kernel's own tools/testing/kunit/kunit.py builds each kernel
-(`kunit.py build --arch=x86_64 --kunitconfig=mm/tests` plus THP) in the
-base's source tree, put in each variant's state in turn, with a build
-directory per variant inside it, so ccache shares objects between the
-variants and each rebuild is incremental. kunit.py's own QEMU runner tries KVM first,
-and KVM inside these machines dies with an emulation error instead of
-falling back, so the runner boots QEMU itself: with KVM only if a probe
-boot of the same kernel printed KTAP, else TCG (which always works).
+(`kunit.py build --arch=x86_64 --kunitconfig=mm/tests`) in the base's
+source tree, put in each variant's state in turn, with a build directory
+per variant inside it. A second --kunitconfig is the x86_64 flavours' own
+configuration (kernel-config/: THP, the debug set, emugpu), so the .config
+kunit.py makes is the flavours' and ccache hands it their objects: a cold
+`make test` compiles for these three kernels only what the no-thp-fix
+experiment changes (mm/memory.c), where it compiled three kernels of
+another configuration. The shipped mm/tests/.kunitconfig alone, as KernelCI runs it, is
+built on UML (kunit_uml). The boot filters on the oom_reap suite: the
+flavours' configuration builds others in. kunit.py's own QEMU runner
+tries KVM first, and KVM inside these machines dies with an emulation
+error instead of falling back, so the runner boots QEMU itself: with KVM
+only if a probe boot of the same kernel printed KTAP, else TCG (which
+always works).
 
 Variants, each a list of (series directory, list file) of the base:
   patched        the fix and the series: every case passes, THP included;
@@ -30,10 +37,12 @@ from typing import Callable
 
 from .kbuild import BuildError, Tree, log, run
 from .ktap import Document, parse_log
+from .platforms import X86_64
 from .qemu import QEMU
+from .splat import find_splats
 
-THP_CONFIG = ('CONFIG_TRANSPARENT_HUGEPAGE=y',
-              'CONFIG_TRANSPARENT_HUGEPAGE_MADVISE=y')
+# Only this suite runs (kunit.filter_glob): the judged one.
+SUITE = 'oom_reap'
 
 
 @dataclass
@@ -89,16 +98,30 @@ def kunit_build(tree: Tree, wt: Path, name: str, args: list[str]) -> Path:
     return out
 
 
-# The suite with THP, which the kernel's x86_64 kunit config lacks
-BUILD_ARGS = ('--arch=x86_64', '--kunitconfig=mm/tests',
-              *[a for line in THP_CONFIG for a in ('--kconfig_add', line)])
+def build_args(tree: Tree) -> tuple[str, ...]:
+    """kunit.py build's arguments: the suite's .kunitconfig and the x86_64
+    flavours' configuration (with THP, which the kernel's x86_64 kunit
+    configuration lacks), written to build/<base>/ as a .kunitconfig."""
+    flavours = tree.build_dir / tree.base.name / 'x86_64-flavours.kunitconfig'
+    flavours.parent.mkdir(parents=True, exist_ok=True)
+    text = tree.config_text(X86_64)
+    if not flavours.exists() or flavours.read_text() != text:
+        flavours.write_text(text)
+    return ('--arch=x86_64', '--kunitconfig=mm/tests',
+            f'--kunitconfig={flavours}')
+
+
 IMAGE = Path('arch', 'x86', 'boot', 'bzImage')
 
 
 def _qemu(image: Path, accel: str, timeout: float) -> tuple[list[str], bool]:
+    # kunit_shutdown=reboot as kunit.py passes QEMU: with -no-reboot QEMU
+    # exits. With poweroff the kernel printed "reboot: Power down", went
+    # on, and panicked mounting a root it has not got.
     cmd = [QEMU, '-nodefaults', '-m', '1024', '-smp', '2', '-accel', accel,
            '-cpu', 'max', '-kernel', str(image), '-append',
-           'kunit.enable=1 kunit_shutdown=poweroff console=ttyS0 panic=-1',
+           f'kunit.enable=1 kunit.filter_glob={SUITE} '
+           'kunit_shutdown=reboot console=ttyS0 panic=-1',
            '-no-reboot', '-nographic', '-serial', 'stdio',
            '-bios', 'qboot.rom']
     try:
@@ -157,6 +180,19 @@ def judge(variant: Variant, docs: list[Document],
     return problems
 
 
+def verdict(variant: Variant, lines: list[str],
+            judge_one: Callable[[Variant, list[Document]], list[str]]
+            ) -> tuple[list[Document], list[str]]:
+    """The KTAP documents of @lines, and what is wrong: @judge_one's
+    findings, and every kernel splat (it fails a variant as it fails a
+    scenario). No user space runs: every line is the kernel's, with or
+    without a timestamp."""
+    docs = parse_log(lines)
+    return docs, judge_one(variant, docs) + [
+        f'kernel splat ({s.kind}): {s.line}'
+        for s in find_splats(lines, untimed=True)]
+
+
 # (source tree, image) -> (how it booted, console lines)
 Boot = Callable[[Path, Path], tuple[str, list[str]]]
 
@@ -188,10 +224,9 @@ def run_variants(tree: Tree, results: Path, arch: str,
             f'kunit-{arch}.{tree.base.name}-{variant.name}.log'
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text(''.join(lines))
-        docs = parse_log(lines)
+        docs, problems = verdict(variant, lines, judge_one)
         out.append(Result(variant, accel, seconds, docs, log_path,
-                          judge_one(variant, docs), image, arch, build_dir,
-                          build_args))
+                          problems, image, arch, build_dir, build_args))
         log(f'{arch} {variant.name}: {accel}, {seconds:.1f} s, '
             + ('; '.join(out[-1].problems) or 'as expected'))
     return out
@@ -200,6 +235,7 @@ def run_variants(tree: Tree, results: Path, arch: str,
 def run_all(tree: Tree, results: Path) -> list[Result]:
     if not shutil.which(QEMU):
         raise BuildError(f'{QEMU} not found (Debian: qemu-system-x86)')
-    return run_variants(tree, results, 'x86_64', variants(tree), False,
-                        BUILD_ARGS, IMAGE, lambda wt, image: boot(image),
-                        judge)
+    # With the driver: the flavours' configuration builds emugpu in.
+    return run_variants(tree, results, 'x86_64', variants(tree), True,
+                        build_args(tree), IMAGE,
+                        lambda wt, image: boot(image), judge)

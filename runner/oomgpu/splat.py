@@ -45,15 +45,22 @@ class Splat:
     line: str
 
 
-def find_splats(lines: Iterable[str]) -> list[Splat]:
-    """Every splat in the log, first line of each report only."""
+def find_splats(lines: Iterable[str], untimed: bool = False
+                ) -> list[Splat]:
+    """Every splat in the log, first line of each report only. Only the
+    kernel's lines count, known by their timestamp, unless @untimed: a
+    console no user space writes to, of a kernel without PRINTK_TIME
+    (kunit.py's), where every line counts (at time 0)."""
     found: list[Splat] = []
     in_report = False
     for raw in lines:
         match = _KERNEL_LINE.match(raw.rstrip('\r\n'))
-        if not match:
+        if match:
+            time, text = float(match.group(1)), match.group(2)
+        elif untimed:
+            time, text = 0.0, raw.rstrip('\r\n')
+        else:
             continue
-        time, text = float(match.group(1)), match.group(2)
         kind = next((k for k, p in _PATTERNS if p.search(text)), None)
         if kind is None:
             if text.startswith('---[ end trace'):

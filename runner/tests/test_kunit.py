@@ -5,7 +5,7 @@ from pathlib import Path
 
 from oomgpu.ktap import parse_log
 from oomgpu.kunit_uml import MAY_SKIP, SUITES
-from oomgpu.kunit_x86 import Variant, judge
+from oomgpu.kunit_x86 import Variant, judge, verdict
 
 
 def _log(reap: dict[str, str], emugpu: bool = True) -> list[str]:
@@ -81,6 +81,30 @@ class KunitJudgeTest(unittest.TestCase):
         self.assertEqual(judge(PATCHED, docs, SUITES, MAY_SKIP),
                          ['the emugpu suite did not run',
                           'oom_reap_other_vmas failed'])
+
+    def test_a_panic_after_the_suite_fails_the_variant(self) -> None:
+        """x86_64, the suite passed, then "reboot: Power down" did not stop
+        QEMU and the kernel panicked mounting a root (kunit_shutdown=
+        poweroff, as the runner once passed it)."""
+        lines = (GOLDEN / 'kunit_x86_64_panic_after_poweroff.log'
+                 ).read_text(errors='replace').splitlines(keepends=True)
+        docs, problems = verdict(PATCHED, lines, judge)
+        self.assertEqual(judge(PATCHED, docs), [])
+        self.assertEqual(len(problems), 1)
+        self.assertTrue(problems[0].startswith('kernel splat (panic)'),
+                        problems)
+
+    def test_baseline_reaper_giving_up_is_not_a_splat(self) -> None:
+        """x86_64 baseline with the flavours' debug set: the old reaper
+        gives up and dumps the task (sched_show_task, held locks); the
+        suite fails as it must, and nothing else is wrong."""
+        lines = (GOLDEN / 'kunit_x86_64_baseline.log').read_text(
+            errors='replace').splitlines(keepends=True)
+        self.assertTrue(any('oom_reaper: unable to reap' in line
+                            for line in lines))
+        variant = Variant('baseline', (), ('oom_reap_around_busy',
+                                           'oom_reap_thp_no_split'))
+        self.assertEqual(verdict(variant, lines, judge)[1], [])
 
 
 if __name__ == '__main__':
