@@ -201,6 +201,19 @@ def _runs_on(args: argparse.Namespace, scenario: Scenario,
         set(SECOND_PLATFORM_GROUPS) & set(scenario.groups))
 
 
+def _experiments(args: argparse.Namespace, tree: Tree,
+                 scenarios: list[Scenario], platforms: list[Platform]
+                 ) -> list[tuple[Scenario, Platform, str]]:
+    """The boots of `test` on experiment kernels: each scenario that names
+    cases that must fail on an experiment of @tree's base, on the measured
+    platforms it runs on (not a checking kernel: the experiment is about
+    the series, not the build)."""
+    return [(s, p, experiment) for s in scenarios
+            for experiment, _ in s.must_fail_on
+            if tree.base.has_experiment(experiment)
+            for p in platforms if p.measured and _runs_on(args, s, p)]
+
+
 def _trees(args: argparse.Namespace) -> list[Tree]:
     names = args.base or [None]
     if args.ksrc and len(names) > 1:
@@ -529,6 +542,13 @@ def main(argv: list[str] | None = None) -> int:
             work += [(s, t, p, f) for s in scenarios for p in platforms
                      if _runs_on(args, s, p) for f in flavours
                      if f in p.flavours]
+            if args.command == 'test' and i == 0 and not args.flavour:
+                for s, p, experiment in _experiments(args, t, scenarios,
+                                                     platforms):
+                    key = (t.base.name, p.name, experiment)
+                    if key not in kernels:
+                        kernels[key] = t.build(experiment, p)
+                    work.append((s, t, p, experiment))
         initramfs = _initramfs(args, tree)
         results = _results_dir(args.results_dir)
         started = datetime.datetime.now(datetime.timezone.utc).isoformat(

@@ -17,6 +17,8 @@ from pathlib import Path
 # BASE= (or a KSRC= tree) says otherwise.
 DEFAULT_BASE = '7.3'
 FLAVOURS = ('baseline', 'patched')
+# kernel-patches/<base>/experiments/<name>: experiment flavours' lists
+EXPERIMENTS = 'experiments'
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,21 @@ class Base:
     def kernel_series(self) -> str:
         """'7.3' from '7.3.4-1~bpo13+1': what a KSRC tree must match."""
         return '.'.join(self.version.split('.')[:2])
+
+    def flavour_series(self, flavour: str) -> tuple[tuple[str, str], ...]:
+        """(series directory, list file) pairs of @flavour: baseline,
+        patched, or an experiment: the patched flavour with the list
+        kernel-patches/<base>/experiments/<flavour> on top (a part of the
+        series left out, to show that a test can fail)."""
+        if flavour in self.series:
+            return self.series[flavour]
+        if (self.directory / EXPERIMENTS / flavour).is_file():
+            return self.series['patched'] + ((EXPERIMENTS, flavour),)
+        raise ValueError(f'base {self.name} has no flavour or experiment '
+                         f'{flavour!r}')
+
+    def has_experiment(self, name: str) -> bool:
+        return (self.directory / EXPERIMENTS / name).is_file()
 
     def series_dirs(self) -> list[Path]:
         """Directories of series that are mailed (the patched flavour's),

@@ -131,8 +131,17 @@ def judge(scenario: Scenario, flavour: str, boot: Boot,
         program_problems += _reaping_problems(out)
     splat_problems = [f'kernel splat ({s.kind}): {s.line}' for s in out.splats]
     reproducing = scenario.reproduces and flavour == BASELINE
+    must_fail = scenario.must_fail(flavour)
 
-    if reproducing:
+    if must_fail:
+        # An experiment kernel (a part of the series left out): these
+        # cases must fail, which shows that they can.
+        failed = {t.name for t in _failed_tests(out)}
+        out.problems = splat_problems + [
+            f'{case} did not fail; it must on {flavour}'
+            for case in must_fail if case not in failed]
+        out.note = f'fails as it must on {flavour}: ' + ', '.join(must_fail)
+    elif reproducing:
         # The bug must show: some test of the program has to fail. A guest
         # that never ran its program proves nothing.
         failed = _failed_tests(out)
@@ -159,7 +168,7 @@ def judge(scenario: Scenario, flavour: str, boot: Boot,
         out.note = '; '.join(filter(None, [out.note, boot.note]))
     out.status = Status.FAIL if out.problems else Status.PASS
     out.failures_expected = out.status == Status.PASS and (
-        scenario.expect != 'pass' or reproducing)
+        scenario.expect != 'pass' or reproducing or bool(must_fail))
     if boot.timed_out and not reproducing:
         out.status = Status.TIMEOUT
     return out

@@ -324,7 +324,7 @@ class Tree:
         return files
 
     def series_files(self, flavour: str) -> list[Path]:
-        return self.patch_files(self.base.series[flavour])
+        return self.patch_files(self.base.flavour_series(flavour))
 
     def after_driver_files(self) -> list[Path]:
         return self.patch_files(self.base.after_driver)

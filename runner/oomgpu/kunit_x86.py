@@ -69,14 +69,12 @@ class Result:
 
 def variants(tree: Tree) -> list[Variant]:
     base = tree.base
-    experiment = base.directory / 'experiments' / 'no-thp-fix'
     out = [Variant('patched', base.series['patched']),
            Variant('baseline', base.series['baseline'],
                    ('oom_reap_around_busy', 'oom_reap_thp_no_split',
                     'oom_reap_classic_refuses_no_interval'))]
-    if experiment.exists():
-        out.append(Variant('no-thp-fix', base.series['patched'] +
-                           (('experiments', 'no-thp-fix'),),
+    if base.has_experiment('no-thp-fix'):
+        out.append(Variant('no-thp-fix', base.flavour_series('no-thp-fix'),
                            ('oom_reap_thp_no_split',)))
     return out
 

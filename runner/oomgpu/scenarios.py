@@ -44,6 +44,14 @@ class Scenario:
     trials: int = 0
     # Where it runs, of the platforms the base has (platforms.py)
     platforms: tuple[str, ...] = ('uml',)
+    # (experiment flavour, cases of the program that must fail there):
+    # make test boots it on that kernel too (kernel-patches/<base>/
+    # experiments/), on the measured platforms it runs on
+    must_fail_on: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def must_fail(self, flavour: str) -> tuple[str, ...]:
+        """The cases that must fail on @flavour (none: a real flavour)."""
+        return dict(self.must_fail_on).get(flavour, ())
 
     def kernel_args(self, base_args: tuple[str, ...] = (),
                     time_travel_ok: bool = True) -> list[str]:
@@ -100,6 +108,19 @@ def _policy_variants(path: Path, name: str,
     return [(f'{name}-{p}', p, p in reproduces) for p in policies]
 
 
+def _must_fail_on(path: Path, name: str, entry: dict
+                  ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """[NAME.must_fail_on]: experiment = ["case", ...]."""
+    table = entry.get('must_fail_on', {})
+    if not isinstance(table, dict) or not all(
+            isinstance(cases, list) and cases and
+            all(isinstance(c, str) for c in cases)
+            for cases in table.values()):
+        raise ValueError(f'{path}: [{name}.must_fail_on] takes '
+                         'experiment = ["case", ...]')
+    return tuple((exp, tuple(cases)) for exp, cases in table.items())
+
+
 def load_catalogue(path: Path) -> Catalogue:
     data = tomllib.loads(path.read_text())
     cat = Catalogue()
@@ -126,5 +147,6 @@ def load_catalogue(path: Path) -> Catalogue:
                 cmdline=tuple(entry.get('cmdline', ())), expect=expect,
                 oom_victim=entry.get('oom_victim', ''),
                 reproduces=reproduces, script=script, policy=policy,
-                trials=int(entry.get('trials', 0)), platforms=platforms)
+                trials=int(entry.get('trials', 0)), platforms=platforms,
+                must_fail_on=_must_fail_on(path, name, entry))
     return cat

@@ -22,6 +22,18 @@ class CheckedInBases(unittest.TestCase):
                     for name in path.read_text().split():
                         self.assertTrue((path.parent / name).exists(), name)
 
+    def test_an_experiment_is_the_patched_flavour_and_its_list(self):
+        b73 = bases.all_bases(TOP)['7.3']
+        self.assertTrue(b73.has_experiment('no-thp-fix'))
+        self.assertEqual(b73.flavour_series('no-thp-fix'),
+                         b73.series['patched'] +
+                         (('experiments', 'no-thp-fix'),))
+        self.assertEqual(b73.flavour_series('baseline'),
+                         b73.series['baseline'])
+        self.assertFalse(b73.has_experiment('nope'))
+        with self.assertRaises(ValueError):
+            b73.flavour_series('nope')
+
     def test_smp_base_has_no_time_travel(self):
         b73 = bases.all_bases(TOP)['7.3']
         self.assertFalse(b73.time_travel)

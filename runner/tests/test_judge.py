@@ -204,5 +204,42 @@ class OomGpuTest(unittest.TestCase):
         self.assertIn('100.0%', rows[3])
 
 
+class ExperimentTest(unittest.TestCase):
+    """gpu-mrelease-thp-xe on x86_64: the patched kernel, and the series
+    without its huge page handling (experiments/no-thp-fix), where the
+    reaper splits the huge PMD and process_mrelease() waited 10186 ms in
+    the split's blocking invalidation."""
+
+    def setUp(self) -> None:
+        from oomgpu.scenarios import load_catalogue
+        cat = load_catalogue(Path(__file__).parents[2] / 'tests' /
+                             'scenarios.toml')
+        self.thp = cat.scenarios['gpu-mrelease-thp-xe']
+
+    def _judge(self, log: str, flavour: str):
+        return judge(self.thp, flavour, _boot(log), Path('x.log'), '7.3',
+                     'x86_64')
+
+    def test_the_cases_fail_on_the_experiment_as_they_must(self) -> None:
+        out = self._judge('x86_64_thp_xe_no_thp_fix.log', 'no-thp-fix')
+        self.assertEqual(out.status, Status.PASS, out.problems)
+        self.assertTrue(out.failures_expected)
+        self.assertIn('fails as it must on no-thp-fix', out.note)
+
+    def test_the_patched_kernel_passes_them(self) -> None:
+        out = self._judge('x86_64_thp_xe_patched.log', 'patched')
+        self.assertEqual(out.status, Status.PASS, out.problems)
+        self.assertFalse(out.failures_expected)
+
+    def test_an_experiment_that_passes_is_a_failure(self) -> None:
+        """The patched console judged as the experiment: what a kernel
+        whose experiment patch changed nothing would print."""
+        out = self._judge('x86_64_thp_xe_patched.log', 'no-thp-fix')
+        self.assertEqual(out.status, Status.FAIL)
+        self.assertEqual(out.problems, [
+            'no_blockable_invalidation did not fail; it must on no-thp-fix',
+            'busy_ranges_still_mapped did not fail; it must on no-thp-fix'])
+
+
 if __name__ == '__main__':
     unittest.main()

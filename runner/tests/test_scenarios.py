@@ -69,6 +69,22 @@ class CatalogueTest(unittest.TestCase):
                 with self.assertRaises(ValueError, msg=bad):
                     load_catalogue(Path(f.name))
 
+    def test_must_fail_on_names_cases_of_an_experiment(self) -> None:
+        import tempfile
+        thp = self.cat.scenarios['gpu-mrelease-thp-xe']
+        self.assertIn('no_blockable_invalidation', thp.must_fail('no-thp-fix'))
+        self.assertEqual(thp.must_fail('patched'), ())
+        entry = ('[x]\nsummary = "s"\ngroups = ["oom"]\nmem = "1M"\n'
+                 'timeout = 1\ntime_travel = false\n')
+        for bad in ('[x.must_fail_on]\nno-thp-fix = []\n',
+                    '[x.must_fail_on]\nno-thp-fix = "case"\n',
+                    'must_fail_on = ["no-thp-fix"]\n'):
+            with tempfile.NamedTemporaryFile('w', suffix='.toml') as f:
+                f.write(entry + bad)
+                f.flush()
+                with self.assertRaises(ValueError, msg=bad):
+                    load_catalogue(Path(f.name))
+
     def test_policies_are_the_drivers(self) -> None:
         source = DRIVER.read_text()
         for policy in POLICIES:
