@@ -6,15 +6,15 @@ source tree, put in each variant's state in turn, with a build directory
 per variant inside it. A second --kunitconfig is the x86_64 flavours' own
 configuration (kernel-config/: THP, the debug set, emugpu), so the .config
 kunit.py makes is the flavours' and ccache hands it their objects: a cold
-`make test` compiles for these three kernels only what the no-thp-fix
-experiment changes (mm/memory.c), where it compiled three kernels of
-another configuration. The shipped mm/tests/.kunitconfig alone, as KernelCI runs it, is
-built on UML (kunit_uml). The boot filters on the oom_reap suite: the
-flavours' configuration builds others in. kunit.py's own QEMU runner
-tries KVM first, and KVM inside these machines dies with an emulation
-error instead of falling back, so the runner boots QEMU itself: with KVM
-only if a probe boot of the same kernel printed KTAP, else TCG (which
-always works).
+`make test` compiles nothing for these kernels that it did not compile
+for the x86_64 flavours and the no-thp-fix experiment flavour, where it
+compiled three kernels of another configuration. The shipped
+mm/tests/.kunitconfig alone, as KernelCI runs it, is built on UML
+(kunit_uml). The boot filters on the oom_reap suite: the flavours'
+configuration builds others in. kunit.py's own QEMU runner tries KVM
+first, and KVM inside these machines dies with an emulation error instead
+of falling back, so the runner boots QEMU itself: with KVM only if a probe
+boot of the same kernel printed KTAP, else TCG (which always works).
 
 Variants, each a list of (series directory, list file) of the base:
   patched        the fix and the series: every case passes, THP included;
