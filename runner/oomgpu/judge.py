@@ -143,9 +143,13 @@ def judge(scenario: Scenario, flavour: str, boot: Boot,
         out.note = f'fails as it must on {flavour}: ' + ', '.join(must_fail)
     elif reproducing:
         # The bug must show: some test of the program has to fail. A guest
-        # that never ran its program proves nothing.
+        # that never ran its program proves nothing, nor one killed before
+        # it ended (its unfinished tests read as failed).
         failed = _failed_tests(out)
-        if failed:
+        if boot.timed_out:
+            out.problems = ['does not reproduce on baseline: '
+                            + '; '.join(program_problems)]
+        elif failed:
             out.note = ('reproduces on baseline: ' +
                         ', '.join(t.name for t in failed[:8]))
         else:
@@ -169,7 +173,7 @@ def judge(scenario: Scenario, flavour: str, boot: Boot,
     out.status = Status.FAIL if out.problems else Status.PASS
     out.failures_expected = out.status == Status.PASS and (
         scenario.expect != 'pass' or reproducing or bool(must_fail))
-    if boot.timed_out and not reproducing:
+    if boot.timed_out:
         out.status = Status.TIMEOUT
     return out
 

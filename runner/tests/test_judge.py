@@ -158,6 +158,18 @@ class OomGpuTest(unittest.TestCase):
         self.assertEqual(r.reaped_kb, 0)
         self.assertIsNotNone(r.gave_up)
 
+    def test_baseline_killed_at_the_timeout_reproduces_nothing(self) -> None:
+        """The same console, had the runner killed the guest at its
+        timeout: unfinished tests read as failed, which is no proof (make
+        bench's 100 episodes on 7.3 took longer than their 1200 s)."""
+        boot = _boot('uml_oom_gpu_busy_nocancel_baseline.log', None)
+        self.assertTrue(boot.timed_out)
+        out = judge(_oom_gpu(), 'baseline', boot, Path('x.log'))
+        self.assertEqual(out.status, Status.TIMEOUT)
+        self.assertFalse(out.failures_expected)
+        self.assertTrue(out.problems[0].startswith(
+            'does not reproduce on baseline: timed out'), out.problems)
+
     def test_patched_reaps_around_the_busy_range(self) -> None:
         out = judge(_oom_gpu(), 'patched',
                     _boot('uml_oom_gpu_busy_nocancel_patched.log'),
