@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,28 @@ def _counts(cases: dict[str, TestResult]) -> str:
     return ', '.join(f'{got.count(k)} {k}' for k in ('pass', 'fail', 'skip'))
 
 
+def _pair_cases(old: list[str], new: list[str]
+                ) -> list[tuple[str | None, str | None]]:
+    """Each case of @old with the same case of @new: by name, else by name
+    with its numbers left out (mrelease_test names its case after the
+    size it allocated, 1MB in one boot and 2MB in the next); None where a
+    side has no such case."""
+    def shape(name: str) -> str:
+        return re.sub(r'\d+', 'N', name)
+
+    pairs: list[tuple[str | None, str | None]] = []
+    left = [n for n in new if n not in old]
+    for name in old:
+        if name in new:
+            pairs.append((name, name))
+            continue
+        match = next((n for n in left if shape(n) == shape(name)), None)
+        if match is not None:
+            left.remove(match)
+        pairs.append((name, match))
+    return pairs + [(None, n) for n in left]
+
+
 def selftest_rows(outcomes: list[Outcome]) -> list[tuple[str, ...]]:
     """One row per kselftest scenario, base and platform: each flavour's
     pass / fail / skip counts and the cases whose result differs between
@@ -241,11 +264,12 @@ def selftest_rows(outcomes: list[Outcome]) -> list[tuple[str, ...]]:
         differ = '-'
         if BASELINE in cases and 'patched' in cases:
             old, new = cases[BASELINE], cases['patched']
-            changed = [f'{n} ({_case_result(old[n]) if n in old else "absent"}'
-                       f' -> {_case_result(new[n]) if n in new else "absent"})'
-                       for n in dict.fromkeys([*old, *new])
-                       if (n in old) != (n in new) or
-                       _case_result(old[n]) != _case_result(new[n])]
+            changed = []
+            for was, now in _pair_cases(list(old), list(new)):
+                before = _case_result(old[was]) if was else 'absent'
+                after = _case_result(new[now]) if now else 'absent'
+                if before != after:
+                    changed.append(f'{now or was} ({before} -> {after})')
             scenario = mine['patched'].scenario
             differ = '; '.join(changed) or 'none'
             if changed:

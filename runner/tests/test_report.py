@@ -7,7 +7,7 @@ from pathlib import Path
 
 from oomgpu.judge import judge
 from oomgpu.ktap import Status
-from oomgpu.report import markdown, selftest_rows
+from oomgpu.report import _pair_cases, markdown, selftest_rows
 from oomgpu.scenarios import load_catalogue
 from oomgpu.uml import Boot, scenario_exit
 
@@ -51,6 +51,14 @@ class SelftestSectionTest(unittest.TestCase):
         baseline.flavour = 'baseline'
         [row] = selftest_rows([baseline, patched])
         self.assertEqual(row[5], 'none')
+
+    def test_cases_named_after_a_number_are_the_same_case(self) -> None:
+        """mrelease_test names its case after the size it allocated."""
+        mb = 'Success reaping a child with {}MB of memory allocations'
+        self.assertEqual(_pair_cases([mb.format(2), 'a'],
+                                     [mb.format(1), 'b']),
+                         [(mb.format(2), mb.format(1)), ('a', None),
+                          (None, 'b')])
 
     def test_only_kselftest_scenarios_get_a_row(self) -> None:
         out = _outcome('patched')
