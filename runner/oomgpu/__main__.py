@@ -397,7 +397,8 @@ again). Times are CLOCK_MONOTONIC in the guest or the kernel log's clock
   whole), to the reaper giving up (baseline), and to the victim gone (the
   parent has waited for it: all its memory is back); collateral kills =
   other processes the OOM killer killed.
-- Consecutive OOM episodes in one boot (oom-gpu-episodes-POLICY): the
+- Consecutive OOM episodes in one boot (oom-gpu-episodes-POLICY, x86_64
+  under QEMU: an episode takes 20 s in UML here): the
   memcg OOM scenario 100 times, each victim's job released once the hog is
   done; collateral kills over all episodes, bystanders killed, the memcg's
   memory.current after the last minus before the first, emugpu objects,
