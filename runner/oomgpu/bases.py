@@ -52,12 +52,13 @@ class Base:
         series left out, to show that a test can fail)."""
         if flavour in self.series:
             return self.series[flavour]
-        if (self.directory / EXPERIMENTS / flavour).is_file():
+        if self.has_experiment(flavour):
             return self.series['patched'] + ((EXPERIMENTS, flavour),)
         raise ValueError(f'base {self.name} has no flavour or experiment '
                          f'{flavour!r}')
 
     def has_experiment(self, name: str) -> bool:
+        """Whether kernel-patches/<base>/experiments/<name> lists one."""
         return (self.directory / EXPERIMENTS / name).is_file()
 
     def series_dirs(self) -> list[Path]:

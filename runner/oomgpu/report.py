@@ -204,8 +204,8 @@ KSELFTEST_GROUP = 'kselftest'
 
 
 def _case_result(case: TestResult) -> str:
-    """pass, fail or skip: a kselftest's SKIP is `ok N name # SKIP why`."""
-    if case.directive.upper().startswith('SKIP'):
+    """pass, fail or skip (the parser's Status.SKIP: `# SKIP why`)."""
+    if case.status is Status.SKIP:
         return 'skip'
     return 'pass' if case.status.ok else 'fail'
 

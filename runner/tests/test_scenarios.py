@@ -54,36 +54,33 @@ class CatalogueTest(unittest.TestCase):
         self.assertEqual({p for p, s in busy.items()},
                          {s.policy for s in busy.values()})
 
-    def test_bad_policies_are_refused(self) -> None:
+    def _assert_refused(self, *bad_lines: str) -> None:
+        """A catalogue of one valid scenario plus each of @bad_lines does
+        not load."""
         import tempfile
         entry = ('[x]\nsummary = "s"\ngroups = ["oom"]\nmem = "1M"\n'
                  'timeout = 1\ntime_travel = false\n')
-        for bad in ('policies = ["precise", "nope"]\n',
-                    'policies = ["precise"]\nreproduces = ["xe"]\n',
-                    'policies = []\n',
-                    'policies = ["xe"]\nreproduces = true\n',
-                    'policy = "nope"\n'):
+        for bad in bad_lines:
             with tempfile.NamedTemporaryFile('w', suffix='.toml') as f:
                 f.write(entry + bad)
                 f.flush()
                 with self.assertRaises(ValueError, msg=bad):
                     load_catalogue(Path(f.name))
 
+    def test_bad_policies_are_refused(self) -> None:
+        self._assert_refused('policies = ["precise", "nope"]\n',
+                             'policies = ["precise"]\nreproduces = ["xe"]\n',
+                             'policies = []\n',
+                             'policies = ["xe"]\nreproduces = true\n',
+                             'policy = "nope"\n')
+
     def test_must_fail_on_names_cases_of_an_experiment(self) -> None:
-        import tempfile
         thp = self.cat.scenarios['gpu-mrelease-thp-xe']
         self.assertIn('no_blockable_invalidation', thp.must_fail('no-thp-fix'))
         self.assertEqual(thp.must_fail('patched'), ())
-        entry = ('[x]\nsummary = "s"\ngroups = ["oom"]\nmem = "1M"\n'
-                 'timeout = 1\ntime_travel = false\n')
-        for bad in ('[x.must_fail_on]\nno-thp-fix = []\n',
-                    '[x.must_fail_on]\nno-thp-fix = "case"\n',
-                    'must_fail_on = ["no-thp-fix"]\n'):
-            with tempfile.NamedTemporaryFile('w', suffix='.toml') as f:
-                f.write(entry + bad)
-                f.flush()
-                with self.assertRaises(ValueError, msg=bad):
-                    load_catalogue(Path(f.name))
+        self._assert_refused('[x.must_fail_on]\nno-thp-fix = []\n',
+                             '[x.must_fail_on]\nno-thp-fix = "case"\n',
+                             'must_fail_on = ["no-thp-fix"]\n')
 
     def test_policies_are_the_drivers(self) -> None:
         source = DRIVER.read_text()
