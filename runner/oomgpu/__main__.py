@@ -116,17 +116,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # One boot: a scenario on one flavour of one base, on one platform.
-Work = tuple[Scenario, Tree, Platform, str]
+# A boot to make: scenario, tree, platform, flavour, trial (0: the first)
+Work = tuple[Scenario, Tree, Platform, str, int]
 # The kernels a run boots, by (base, platform, flavour)
 Kernels = dict[tuple[str, str, str], Path]
 
 
 def _run_one(scenario: Scenario, tree: Tree, platform: Platform,
              flavour: str, image: Path, initramfs: Path, results: Path,
-             echo: bool = False) -> Outcome:
+             echo: bool = False, trial: int = 0) -> Outcome:
     base = tree.base
     kernel = platform.output_name(flavour)
-    log_path = results / 'logs' / f'{scenario.name}.{base.name}-{kernel}.log'
+    # make bench boots a scenario more than once: a log for each trial
+    again = f'.{trial + 1}' if trial else ''
+    log_path = (results / 'logs' /
+                f'{scenario.name}.{base.name}-{kernel}{again}.log')
     out = sys.stdout if echo else None
     if platform is UML:
         b = boot(image, initramfs, scenario.mem,
@@ -146,8 +150,8 @@ def _run_matrix(work: list[Work], kernels: Kernels, initramfs: Path,
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(_run_one, s, t, p, f,
                                kernels[(t.base.name, p.name, f)], initramfs,
-                               results): i
-                   for i, (s, t, p, f) in enumerate(work)}
+                               results, trial=n): i
+                   for i, (s, t, p, f, n) in enumerate(work)}
         for done, fut in enumerate(as_completed(futures), start=1):
             out = fut.result()
             outcomes[futures[fut]] = out
@@ -424,7 +428,7 @@ def _bench(args: argparse.Namespace, tree: Tree) -> int:
     initramfs = _initramfs(args, tree)
     results = _results_dir(args.results_dir)
     # Trials interleave: each scenario on each flavour, then all again.
-    work: list[Work] = [(s, tree, p, f) for t in range(args.trials)
+    work: list[Work] = [(s, tree, p, f, t) for t in range(args.trials)
                         for s in scenarios if not s.trials or t < s.trials
                         for p in platforms if p.name in s.platforms
                         for f in flavours]
@@ -540,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
                     if f in p.flavours and \
                             any(_runs_on(args, s, p) for s in scenarios):
                         kernels[(t.base.name, p.name, f)] = t.build(f, p)
-            work += [(s, t, p, f) for s in scenarios for p in platforms
+            work += [(s, t, p, f, 0) for s in scenarios for p in platforms
                      if _runs_on(args, s, p) for f in flavours
                      if f in p.flavours]
             if args.command == 'test' and i == 0 and not args.flavour:
@@ -549,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
                     key = (t.base.name, p.name, experiment)
                     if key not in kernels:
                         kernels[key] = t.build(experiment, p)
-                    work.append((s, t, p, experiment))
+                    work.append((s, t, p, experiment, 0))
         initramfs = _initramfs(args, tree)
         results = _results_dir(args.results_dir)
         started = datetime.datetime.now(datetime.timezone.utc).isoformat(

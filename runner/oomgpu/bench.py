@@ -131,6 +131,9 @@ class Row:
             row = _reap_order(self.row)
         elif self.section is FASTPATH and self.row in FASTPATH_OPS:
             row = (FASTPATH_OPS.index(self.row), '')
+        elif self.section in (KILL, EPISODES):
+            # UML's rows, then each other platform's ("xe, x86_64")
+            row = (',' in self.row, self.row)
         return (self.base, row, self.flavour != BASELINE, self.flavour)
 
 
@@ -165,8 +168,12 @@ def trials_of(outcome: Outcome) -> list[Trial]:
     if any(f'{op}_ns' in m for op in FASTPATH_OPS):
         return [Trial(FASTPATH.name, *at, op, {'ns': m[f'{op}_ns']})
                 for op in FASTPATH_OPS if f'{op}_ns' in m]
+    # Rows of the OOM scenarios say where they ran unless in UML
+    policy = outcome.scenario.policy
+    if outcome.platform != 'uml':
+        policy = f'{policy}, {outcome.platform}'
     if 'episodes' in m:
-        return [Trial(EPISODES.name, *at, outcome.scenario.policy, m)]
+        return [Trial(EPISODES.name, *at, policy, m)]
     kill = outcome.victim
     if kill is None:
         return []
@@ -178,7 +185,7 @@ def trials_of(outcome: Outcome) -> list[Trial]:
         figures['kill_giveup_s'] = kill.unable_at - kill.time
     if kill.gone_at is not None:
         figures['kill_gone_s'] = kill.gone_at - kill.time
-    return [Trial(KILL.name, *at, outcome.scenario.policy, figures)]
+    return [Trial(KILL.name, *at, policy, figures)]
 
 
 def summarise(trials: list[Trial]) -> list[Row]:

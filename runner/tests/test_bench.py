@@ -64,6 +64,26 @@ class BenchTest(unittest.TestCase):
         self.assertIn('| 7.3 | 10 | patched | 11 | 10 | 1023 | 0 |', text)
         self.assertNotIn('pass 1 (ms)', text)
 
+    def test_oom_rows_of_each_platform_apart(self) -> None:
+        # One policy's kill on UML and on x86_64: two rows, UML's first
+        # (they were one row of both platforms' trials on 4 Dec)
+        kill = SimpleNamespace(time=10.0, first_pass=lambda: (12.5, 0),
+                               unable_at=None, gone_at=13.0)
+        trials = [t for p in ('x86_64', 'uml') for t in trials_of(
+            SimpleNamespace(  # type: ignore[arg-type]
+                metrics={}, base='7.3', flavour='patched', platform=p,
+                scenario=SimpleNamespace(policy='xe'), victim=kill,
+                collateral=[]))]
+        rows = summarise(trials)
+        self.assertEqual([r.row for r in rows], ['xe', 'xe, x86_64'])
+        self.assertIn('| 7.3 | xe, x86_64 | patched | 2.5 | - | 3 | 0 |',
+                      table(rows, 1))
+        episodes = trials_of(SimpleNamespace(  # type: ignore[arg-type]
+            metrics={'episodes': 100.0}, base='7.3', flavour='patched',
+            platform='x86_64', scenario=SimpleNamespace(policy='xe')))
+        self.assertEqual([(t.section, t.row) for t in episodes],
+                         [('episodes', 'xe, x86_64')])
+
     def test_fastpath_speed_is_baseline_over_patched(self) -> None:
         rows = summarise([
             _fast('baseline', 'munmap', 1000.0),
