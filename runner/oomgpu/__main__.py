@@ -115,8 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-# One boot: a scenario on one flavour of one base, on one platform.
-# A boot to make: scenario, tree, platform, flavour, trial (0: the first)
+# One boot: a scenario on one flavour of one base, on one platform, and
+# which trial of it (0: the first; make bench boots each more than once).
 Work = tuple[Scenario, Tree, Platform, str, int]
 # The kernels a run boots, by (base, platform, flavour)
 Kernels = dict[tuple[str, str, str], Path]
