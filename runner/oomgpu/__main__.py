@@ -387,14 +387,15 @@ again). Times are CLOCK_MONOTONIC in the guest or the kernel log's clock
   xe, amdgpu and drm_gpusvm do), evenly spaced. Pass 1 frees what it can;
   pass 2 walks the same victim again with nothing left to free. calls =
   non-blockable notifier calls the driver saw in pass 1; reaped = RssAnon
-  pass 1 gave back; vs k=0 = median pass-1 time over the idle VMA's, same
-  flavour.
+  pass 1 gave back; vs k=0 = pass-1 time over the idle VMA's, same
+  flavour, by median trial / by fastest trial (a busy host only adds
+  time, so the fastest trials show the cost with the least noise).
 - Invalidations nobody refuses (tests/bench_fastpath.c): MADV_DONTNEED,
   mprotect(PROT_READ) and munmap() of 1024 pages, each page mirrored by an
   idle emugpu user pointer (1024 interval notifiers, each called by every
   operation, which the program checks); a trial is the median of 200
-  rounds; speed vs baseline = baseline's median time over patched's
-  (above 1: patched is faster).
+  rounds; speed vs baseline = baseline's time over patched's, by median
+  trial / by fastest trial (above 1: patched is faster).
 - OOM kill to memory back, per policy (oom-gpu-busy-POLICY, driver/selftests/oom_gpu.c):
   a global OOM kills a process whose job holds 64 KiB of its 128 MiB VMA;
   from the kernel log, the kill to the reaper's first report (partial or

@@ -40,15 +40,22 @@ class BenchTest(unittest.TestCase):
         self.assertEqual(busy.figures['pass1_us'].low, 180.0)
         self.assertEqual(busy.figures['pass1_us'].median, 200.0)
         self.assertAlmostEqual(busy.ratio, 1.0)
+        # by fastest trial: 180 against the idle VMA's fastest, 100
+        self.assertAlmostEqual(busy.ratio_fastest, 1.8)
         self.assertIsNone(rows[1].ratio)      # no baseline k=0 trial
+        self.assertIsNone(rows[1].ratio_fastest)
         text = table(rows, 2)
         self.assertIn('### Reaper pass cost vs busy ranges', text)
         self.assertIn('| 7.3 | 10 | patched | 0.18/0.2/0.22 | 10 | 1 |',
                       text)
+        self.assertIn('| vs k=0 (median / fastest) |', text)
+        self.assertIn('| 0.01 | 1.00x / 1.80x |', text)
         self.assertIn('| 7.3 | 10 | baseline | 0.005 | 1 | 1 | 0.01 | - |',
                       table([rows[1]], 1))
         self.assertEqual(to_json(rows, 2, 'make bench')['rows'][2]
                          ['figures']['pass1_calls']['median'], 10)
+        self.assertAlmostEqual(to_json(rows, 2, 'make bench')['rows'][2]
+                               ['ratio_fastest'], 1.8)
 
     def test_reap_on_x86_64_gives_tlb_counts_not_times(self) -> None:
         metrics = {'k': 10.0, 'vma_kb': 1048576.0, 'pass1_us': 9e6,
@@ -100,7 +107,9 @@ class BenchTest(unittest.TestCase):
         self.assertIsNone(rows[0].ratio)
         self.assertAlmostEqual(rows[1].ratio, 0.8)
         self.assertAlmostEqual(rows[3].ratio, 1.0)
-        self.assertIn('| 7.3 | munmap | patched | 0.9/1/1.1 | 1.00x |',
+        # baseline's fastest over patched's fastest: 1000 / 900
+        self.assertAlmostEqual(rows[3].ratio_fastest, 1000 / 900)
+        self.assertIn('| 7.3 | munmap | patched | 0.9/1/1.1 | 1.00x / 1.11x |',
                       table(rows, 2))
 
     def test_sections_in_order_and_plot_data(self) -> None:
