@@ -2,24 +2,49 @@
 PYTHON ?= python3
 # Scenario names or globs, e.g. make test S='oom-*'
 S ?=
-# The kernel base: 7.3 (default) or 6.12 (the LTS). `make test` checks both
-# unless BASE= or KSRC= names one.
+# The kernel base: 7.3 (default) or 6.12 (the LTS).
 BASE ?=
-# The platform: uml or x86_64 (QEMU); unset: every one the base has.
+# The platform: uml, x86_64 or x86_64-kasan (QEMU); unset: as the command
+# and the catalogue say.
 P ?=
+# A flavour: make show F=baseline
+F ?=
 PLATFORM_ARG = $(if $(P),--platform $(P))
 RUNNER  = PYTHONPATH=$(CURDIR)/runner $(PYTHON) -m oomgpu \
 	$(if $(KSRC),--ksrc $(KSRC))
 ONE_BASE = $(if $(BASE),--base $(BASE))
-# make test: every scenario on 7.3, the smoke and reproducing ones on 6.12,
-# and the KUnit suites with the kernel's kunit.py: on UML, and the OOM
-# series' on x86_64 under QEMU (THP)
-TEST_BASES = $(if $(KSRC)$(BASE),$(ONE_BASE),--base 7.3 --base 6.12)
+# make check: every base unless BASE= or KSRC= names one
+ALL_BASES = $(if $(KSRC)$(BASE),$(ONE_BASE),--base 7.3 --base 6.12)
 
-.PHONY: all run test bench kunit kernel rootfs deps list show runner-check \
-	patches-check outgoing kunit-x86 clean
+.PHONY: all help run test check bench kunit kernel rootfs deps list show \
+	runner-check patches-check outgoing kunit-x86 clean
 
 all: test
+
+help:
+	@echo 'oomgpu: the OOM reaper reaps around busy GPU ranges (README.md)'
+	@echo
+	@echo '  make test          the quick tier (about 30 min cold, 10 warm):'
+	@echo '                     each claim once on 7.3; ends "N passed, N failed"'
+	@echo '  make check         the whole matrix (what a maintainer runs before'
+	@echo '                     posting): both bases, every scenario and platform,'
+	@echo '                     bisect and module builds, KASAN, kunit.py everywhere'
+	@echo '  make run           the main job: what the reaper took back, baseline'
+	@echo '                     against patched, one table (docs/results.md)'
+	@echo '  make bench         what the series costs (docs/bench.md)'
+	@echo '  make patches-check checkpatch, get_maintainer, git am, bisect builds'
+	@echo '  make outgoing      posting-ready series in build/outgoing/ (never sends)'
+	@echo '  make kunit         the KUnit suites with kunit.py (UML, x86_64)'
+	@echo '  make kunit-x86     the OOM series KUnit suite on x86_64 under QEMU'
+	@echo '  make show S=NAME   one scenario, console on screen (F=baseline P=x86_64)'
+	@echo '  make list          the scenario catalogue'
+	@echo '  make kernel        build the kernels; make rootfs: the initramfs'
+	@echo '  make runner-check  the runner'"'"'s own unit tests'
+	@echo '  make deps          install the Debian packages needed (as root)'
+	@echo '  make clean         drop build output (keeps sources and ccache)'
+	@echo
+	@echo 'Variables: S=glob (scenarios)  BASE=7.3|6.12  P=uml|x86_64|x86_64-kasan'
+	@echo '           F=baseline|patched  KSRC=~/linux (your kernel git tree)'
 
 deps:
 	@$(RUNNER) deps
@@ -43,10 +68,18 @@ TRIALS ?= 3
 bench: deps
 	$(RUNNER) $(ONE_BASE) bench --trials $(TRIALS) $(if $(S),,--docs $(CURDIR)/docs$(if $(BASE),/$(BASE))) $(S)
 
-# Everything with assertions; ends with "N passed, N failed".
+# The quick tier: each claim once (tests/scenarios.toml's "test" key), the
+# series of every base checked without builds, kunit.py on UML; with S=,
+# only those scenarios (the inner loop). Ends with "N passed, N failed".
 test: deps runner-check
-	$(RUNNER) $(TEST_BASES) patches-check
-	$(RUNNER) $(TEST_BASES) test --kunit-uml --kunit-x86 $(PLATFORM_ARG) $(S)
+	$(RUNNER) $(ONE_BASE) test $(PLATFORM_ARG) $(S)
+
+# Everything: every scenario of every group on every platform of both
+# bases, the series with a build after every patch and emugpu=m, the KASAN
+# kernel, the experiment flavours, kunit.py on UML (the shipped
+# .kunitconfig files too) and on x86_64.
+check: deps runner-check
+	$(RUNNER) $(ALL_BASES) check $(PLATFORM_ARG) $(S)
 
 # Every series ready to mail: checkpatch --strict, get_maintainer.pl,
 # git am onto the base, and a build after every patch.
@@ -60,10 +93,8 @@ outgoing: deps
 	$(RUNNER) $(ONE_BASE) outgoing
 
 # The KUnit suites as a KernelCI KUnit job runs them, with the kernel's own
-# kunit.py: the OOM series' and emugpu's on UML (kunit.py run
-# --kunitconfig=mm/tests --kunitconfig=drivers/gpu/drm/emugpu), the OOM
-# series' on x86_64 under QEMU; patched must pass, baseline must fail the
-# partial-reap cases.
+# kunit.py: the OOM series' and emugpu's on UML, the OOM series' on x86_64
+# under QEMU; patched must pass, baseline must fail the partial-reap cases.
 kunit: deps
 	$(RUNNER) $(ONE_BASE) kunit
 
@@ -82,5 +113,5 @@ runner-check:
 	cd runner && $(PYTHON) -m unittest discover -s tests -t . -q
 
 clean:
-	rm -rf build/*/linux/.oomgpu-out-* build/*/ksrc-src/work/.oomgpu-out-* \
-		build/tests build/initramfs.cpio.gz
+	rm -rf build/*/src/*/.oomgpu-out-* build/*/ksrc-src/*/.oomgpu-out-* \
+		build/*/linux/.oomgpu-out-* build/tests build/initramfs.cpio.gz

@@ -20,12 +20,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import bases, bench, deps, kcidb, kunit_uml, kunit_x86, outgoing, \
-    patches, qemu, \
-    report
+    patches, phases, qemu, report
 from .bases import FLAVOURS, Base
 from .platforms import PLATFORMS, UML, Platform, of_base
 from .judge import Outcome, judge
 from .kbuild import CONFIG_FRAGMENTS, BuildError, Tree, log, run
+from .phases import phase
 from .plot import write_plot
 from .rootfs import build_initramfs
 from .scenarios import Scenario, load_catalogue
@@ -33,16 +33,17 @@ from .uml import boot
 
 TOP = Path(__file__).resolve().parents[2]
 
-# Which groups each command runs when no scenario is named.
+# Which groups each command runs when no scenario is named. `test` (the
+# quick tier) boots what the catalogue's "test" key names instead.
 COMMAND_GROUPS = {
-    'test': ['smoke', 'oom', 'kunit', 'selfcheck', 'kselftest'],
+    'check': ['smoke', 'oom', 'kunit', 'selfcheck', 'kselftest'],
     'run': ['oom', 'kselftest'],
     'bench': ['bench'],
 }
-# What `test` runs on a second base (the LTS): the smoke group and the
+# What `check` runs on a second base (the LTS): the smoke group and the
 # scenarios that reproduce the bug; its patches are checked in full.
 LTS_GROUPS = ['smoke']
-# What `test` runs on a platform other than UML (x86_64 under QEMU, where
+# What `check` runs on a platform other than UML (x86_64 under QEMU, where
 # a boot costs several times UML's): the same rule, and the self-checks
 # that prove a failure there is seen. `run` takes every OOM scenario.
 SECOND_PLATFORM_GROUPS = ['smoke', 'selfcheck', 'kselftest']
@@ -72,7 +73,12 @@ def _parser() -> argparse.ArgumentParser:
                         'git am and a build after every patch')
     pc.add_argument('--no-builds', action='store_true',
                     help='skip the build after every patch')
-    for name, text in (('test', 'run scenarios with assertions'),
+    for name, text in (('test', 'the quick tier (make test): each claim '
+                        'once, on the first base; every series of every base '
+                        'checked without builds'),
+                       ('check', 'the whole matrix (make check): every '
+                        'scenario, base and platform, the bisect and module '
+                        'builds, the KASAN kernel, kunit.py everywhere'),
                        ('run', 'run the OOM scenarios and print the table')):
         c = sub.add_parser(name, help=text)
         c.add_argument('patterns', nargs='*', help='scenario names or globs')
@@ -82,13 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                        help='only these platforms (default: every one the '
                        'base has that the scenario runs on)')
         c.add_argument('--jobs', type=int, default=os.cpu_count() or 1)
-        if name == 'test':
-            c.add_argument('--kunit-x86', action='store_true',
-                           help="also the OOM series' KUnit suite on x86_64 "
-                           'under QEMU (THP), on the first base')
-            c.add_argument('--kunit-uml', action='store_true',
-                           help="also kunit.py run of the OOM series' and "
-                           "emugpu's suites on UML, on the first base")
+        if name in ('test', 'check'):
+            c.add_argument('--no-kunit', action='store_true',
+                           help="without kunit.py's kernels")
         if name == 'run':
             c.add_argument('--docs', type=Path,
                            help='also write results.md and the plot here')
@@ -177,10 +179,12 @@ def _results_dir(base: Path) -> Path:
 
 def _scenarios(args: argparse.Namespace, first: bool) -> list[Scenario]:
     """What @args asks for on the first base; on the others (the LTS
-    subset of `test`) only the smoke and reproducing scenarios."""
+    subset of `check`) only the smoke and reproducing scenarios."""
     cat = load_catalogue(TOP / 'tests' / 'scenarios.toml')
-    picked = cat.select(args.patterns, COMMAND_GROUPS[args.command])
-    if first or args.patterns or args.command != 'test':
+    if args.command == 'test' and not args.patterns:
+        return [s for s in cat.scenarios.values() if s.test]
+    picked = cat.select(args.patterns, COMMAND_GROUPS.get(args.command, []))
+    if first or args.patterns or args.command != 'check':
         return picked
     return [s for s in picked
             if s.reproduces or set(LTS_GROUPS) & set(s.groups)]
@@ -197,12 +201,25 @@ def _runs_on(args: argparse.Namespace, scenario: Scenario,
     """Whether @scenario boots on @platform in this command."""
     if platform.name not in scenario.platforms:
         return False
+    if args.command == 'test' and not args.platform:
+        # Where the catalogue's "test" says; a scenario named that has
+        # none: its first platform (UML where it runs there)
+        return platform.name in (scenario.test or scenario.platforms[:1])
     # UML, and a checking kernel (x86_64-kasan): all that names it.
     if platform is UML or not platform.measured or args.patterns or \
-            args.command != 'test':
+            args.command != 'check':
         return True
     return scenario.reproduces or bool(
         set(SECOND_PLATFORM_GROUPS) & set(scenario.groups))
+
+
+def _boots_flavour(args: argparse.Namespace, scenario: Scenario,
+                   flavour: str) -> bool:
+    """Whether @scenario boots on @flavour: in `test` without names, the
+    baseline only where it must fail there (each claim once)."""
+    if args.command != 'test' or args.patterns or args.flavour:
+        return True
+    return flavour != 'baseline' or scenario.reproduces
 
 
 def _experiments(args: argparse.Namespace, tree: Tree,
@@ -226,9 +243,21 @@ def _trees(args: argparse.Namespace) -> list[Tree]:
                  args.ksrc) for n in names]
 
 
+def _all_base_trees(args: argparse.Namespace, first: Tree) -> list[Tree]:
+    """@first and, unless --base or --ksrc chose, every other base: the
+    series `test` checks without builds."""
+    if args.base or args.ksrc:
+        return [first]
+    others = [b for name, b in bases.all_bases(TOP).items()
+              if name != first.base.name]
+    return [first] + [Tree(TOP, args.build_dir, b) for b in others]
+
+
 def _patches_check(tree: Tree, with_builds: bool,
                    module_build: bool = True) -> int:
-    reports = patches.check_all(tree, with_builds, module_build)
+    with phase(f'patches-check {tree.base.name}' +
+               (' (checkpatch, git am)' if not with_builds else '')):
+        reports = patches.check_all(tree, with_builds, module_build)
     bad = 0
     for rep in reports:
         checks = rep.checks or ('git am onto the base' + (
@@ -300,7 +329,7 @@ def _kcidb(results: Path, start: str, trees: list[Tree], kernels: Kernels,
                 tree.series_files(flavour) + tree.after_driver_files(),
                 {'flavour': flavour, 'driver': driver,
                  'driver_placed_at': 'drivers/gpu/drm/emugpu'})
-        out = Tree.output_dir(tree.work, platform.output_name(flavour))
+        out = tree.kernel_dir(flavour, platform)
         fragments = CONFIG_FRAGMENTS + platform.fragments + \
             platform.base_fragments(tree.base)
         builds.append(kcidb.Build(
@@ -366,7 +395,7 @@ def _kunit_ktap(tree: Tree, outs: list[kunit_x86.Result]) -> int:
 
 def _kunit(tree: Tree, results: Path, uml: bool, x86: bool) -> int:
     """kunit.py's kernels: UML, then x86_64; prints KTAP and the counts."""
-    outs = kunit_uml.run_all(tree, results) if uml else []
+    outs = kunit_uml.run_all(tree, results, shipped=True) if uml else []
     if x86:
         outs += kunit_x86.run_all(tree, results)
     failed = _kunit_ktap(tree, outs)
@@ -467,6 +496,101 @@ def _bench(args: argparse.Namespace, tree: Tree) -> int:
     return 0 if len(ok) == len(outcomes) else 1
 
 
+def _kernels_and_work(args: argparse.Namespace, trees: list[Tree]
+                      ) -> tuple[Kernels, list[Work]]:
+    """Builds the kernels the boots of @args need; returns them and the
+    boots."""
+    flavours = args.flavour or list(FLAVOURS)
+    work: list[Work] = []
+    kernels: Kernels = {}
+    for i, t in enumerate(trees):
+        scenarios = _scenarios(args, first=i == 0)
+        # A checking kernel (x86_64-kasan) is booted by check and test, or
+        # when asked for by name; run measures only the others.
+        platforms = [p for p in of_base(t.base)
+                     if p.name in (args.platform or []) or
+                     not args.platform and (p.measured or
+                                            args.command != 'run')]
+        boots = [(s, p, f) for s in scenarios for p in platforms
+                 if _runs_on(args, s, p) for f in flavours
+                 if f in p.flavours and _boots_flavour(args, s, f)]
+        if args.command in ('test', 'check') and i == 0 and \
+                not args.flavour:
+            boots += _experiments(args, t, scenarios, platforms)
+        # Each flavour's kernels one after the other.
+        for f in dict.fromkeys(f for _, _, f in boots):
+            for p in dict.fromkeys(p for _, p, g in boots if g == f):
+                kernels[(t.base.name, p.name, f)] = t.build(f, p)
+        work += [(s, t, p, f, 0) for s, p, f in boots]
+    return kernels, work
+
+
+def _boot_command(args: argparse.Namespace, trees: list[Tree]) -> int:
+    """test, check and run: the patch checks (test, check), the kernels,
+    the boots, kunit.py's kernels (test, check), the reports, where the
+    time went and the verdict."""
+    tree = trees[0]
+    checking = args.command in ('test', 'check') and not args.patterns
+    patch_failures = 0
+    if checking:
+        # test: every base's series without builds; check: with them
+        for i, t in enumerate(trees if args.command == 'check'
+                              else _all_base_trees(args, tree)):
+            patch_failures += _patches_check(
+                t, args.command == 'check', module_build=i == 0)
+    kernels, work = _kernels_and_work(args, trees)
+    with phase('initramfs (test programs, kselftests)'):
+        initramfs = _initramfs(args, tree)
+    results = _results_dir(args.results_dir)
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec='seconds')
+    print('# bases: ' + ', '.join(
+        f'{t.base.name} ({t.ksrc or t.base.package + " " + t.base.version})'
+        for t in trees))
+    with phase(f'boots ({len(work)}, {args.jobs} at a time)'):
+        outcomes = _run_matrix(work, kernels, initramfs, results, args.jobs)
+    report.write_all(outcomes, results)
+    if args.command == 'run':
+        _publish(outcomes, results, args.docs)
+        print(report.table(outcomes), end='')
+    else:
+        print(report.ktap(outcomes), end='')
+    passed, failed, skipped = report.counts(outcomes)
+    digest = report.failures(outcomes)
+    kunit_runs: list[kunit_x86.Result] = []
+    if checking and not args.no_kunit and not args.flavour:
+        kunit_runs += kunit_uml.run_all(tree, results,
+                                        shipped=args.command == 'check')
+        if args.command == 'check' and \
+                any(p.name == 'x86_64' for p in of_base(tree.base)):
+            kunit_runs += kunit_x86.run_all(tree, results)
+    if kunit_runs:
+        kunit_failed = _kunit_ktap(tree, kunit_runs)
+        passed += len(kunit_runs) - kunit_failed
+        failed += kunit_failed
+        digest += [f'{_kunit_name(tree, r)}: ' + '; '.join(r.problems)
+                   for r in kunit_runs if r.problems]
+    if patch_failures:
+        failed += patch_failures
+        digest.append(f'{patch_failures} base(s) with series or driver '
+                      'patches that are not clean (PROBLEM lines above)')
+    schema_errors = _kcidb(results, started, trees, kernels, outcomes,
+                           kunit_runs)
+    if schema_errors:
+        failed += 1
+        digest.append('kcidb.json is not valid KCIDB I/O v5.3: '
+                      + '; '.join(schema_errors[:5]))
+    print(phases.table(), end='')
+    # The last lines are what a CI log shows when it is cut: name
+    # what failed there, not only how many.
+    for line in digest:
+        print(f'# failed: {line}')
+    print(f'# results: {results}')
+    print(f'{passed} passed, {failed} failed'
+          + (f', {skipped} skipped' if skipped else ''))
+    return 0 if failed == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -487,8 +611,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == 'patches-check':
             # The emugpu=m build runs on the first base only.
-            return max(_patches_check(t, not args.no_builds, i == 0)
-                       for i, t in enumerate(trees))
+            failed = max(_patches_check(t, not args.no_builds, i == 0)
+                         for i, t in enumerate(trees))
+            print(phases.table(), end='')
+            return failed
         if args.command == 'kunit-x86':
             return _kunit(tree, _results_dir(args.results_dir), False, True)
         if args.command == 'kunit':
@@ -527,76 +653,7 @@ def main(argv: list[str] | None = None) -> int:
                   + (f' -- {"; ".join(out.problems)}' if out.problems else '')
                   + f' (log: {out.log_path})')
             return 0 if out.status.ok else 1
-        flavours = args.flavour or list(FLAVOURS)
-        work: list[Work] = []
-        kernels: Kernels = {}
-        for i, t in enumerate(trees):
-            scenarios = _scenarios(args, first=i == 0)
-            # A checking kernel (x86_64-kasan) is booted by test, or when
-            # asked for by name; run measures only the others.
-            platforms = [p for p in of_base(t.base)
-                         if p.name in (args.platform or []) or
-                         not args.platform and (p.measured or
-                                                args.command == 'test')]
-            # Each flavour's kernels one after the other: the source tree
-            # is put in a flavour's state once for all its platforms.
-            for f in flavours:
-                for p in platforms:
-                    if f in p.flavours and \
-                            any(_runs_on(args, s, p) for s in scenarios):
-                        kernels[(t.base.name, p.name, f)] = t.build(f, p)
-            work += [(s, t, p, f, 0) for s in scenarios for p in platforms
-                     if _runs_on(args, s, p) for f in flavours
-                     if f in p.flavours]
-            if args.command == 'test' and i == 0 and not args.flavour:
-                for s, p, experiment in _experiments(args, t, scenarios,
-                                                     platforms):
-                    key = (t.base.name, p.name, experiment)
-                    if key not in kernels:
-                        kernels[key] = t.build(experiment, p)
-                    work.append((s, t, p, experiment, 0))
-        initramfs = _initramfs(args, tree)
-        results = _results_dir(args.results_dir)
-        started = datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec='seconds')
-        print('# bases: ' + ', '.join(
-            f'{t.base.name} ({t.ksrc or t.base.package + " " + t.base.version})'
-            for t in trees))
-        outcomes = _run_matrix(work, kernels, initramfs, results, args.jobs)
-        report.write_all(outcomes, results)
-        if args.command == 'run':
-            _publish(outcomes, results, args.docs)
-            print(report.table(outcomes), end='')
-        else:
-            print(report.ktap(outcomes), end='')
-        passed, failed, skipped = report.counts(outcomes)
-        digest = report.failures(outcomes)
-        kunit_runs: list[kunit_x86.Result] = []
-        if args.command == 'test' and not args.patterns:
-            if args.kunit_uml:
-                kunit_runs += kunit_uml.run_all(tree, results)
-            if args.kunit_x86:
-                kunit_runs += kunit_x86.run_all(tree, results)
-        if kunit_runs:
-            kunit_failed = _kunit_ktap(tree, kunit_runs)
-            passed += len(kunit_runs) - kunit_failed
-            failed += kunit_failed
-            digest += [f'{_kunit_name(tree, r)}: ' + '; '.join(r.problems)
-                       for r in kunit_runs if r.problems]
-        schema_errors = _kcidb(results, started, trees, kernels, outcomes,
-                               kunit_runs)
-        if schema_errors:
-            failed += 1
-            digest.append('kcidb.json is not valid KCIDB I/O v5.3: '
-                          + '; '.join(schema_errors[:5]))
-        # The last lines are what a CI log shows when it is cut: name
-        # what failed there, not only how many.
-        for line in digest:
-            print(f'# failed: {line}')
-        print(f'# results: {results}')
-        print(f'{passed} passed, {failed} failed'
-              + (f', {skipped} skipped' if skipped else ''))
-        return 0 if failed == 0 else 1
+        return _boot_command(args, trees)
     except (BuildError, ValueError) as err:
         log(f'error: {err}')
         return 2

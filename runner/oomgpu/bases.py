@@ -125,6 +125,12 @@ def pick(top: Path, name: str | None, ksrc: Path | None) -> Base:
     bases = all_bases(top)
     known = ', '.join(sorted(bases))
     if ksrc is not None:
+        if not (ksrc / 'Makefile').is_file():
+            raise ValueError(f'no kernel tree at {ksrc} (KSRC= names a '
+                             'Linux git tree)')
+        if not (ksrc / '.git').exists():
+            raise ValueError(f'{ksrc} is not a git tree: the series are '
+                             'applied in a git worktree of it')
         version = tree_version(ksrc)
         match = [b for b in bases.values() if b.kernel_series == version]
         if not match:

@@ -1,20 +1,18 @@
 """The OOM series' KUnit suite on x86_64 under QEMU, for what UML lacks (THP).
 
 The kernel's own tools/testing/kunit/kunit.py builds each kernel
-(`kunit.py build --arch=x86_64 --kunitconfig=mm/tests`) in the base's
-source tree, put in each variant's state in turn, with a build directory
-per variant inside it. A second --kunitconfig is the x86_64 flavours' own
-configuration (kernel-config/: THP, the debug set, emugpu), so the .config
-kunit.py makes is the flavours' and ccache hands it their objects: a cold
-`make test` compiles nothing for these kernels that it did not compile
-for the x86_64 flavours and the no-thp-fix experiment flavour, where it
-compiled three kernels of another configuration. The shipped
+(`kunit.py build --arch=x86_64 --kunitconfig=mm/tests`) in the output
+directory of the x86_64 flavour of the same name, with that flavour's
+.config as a second --kunitconfig (THP, the debug set, emugpu): kunit.py
+finds the configuration it asks for already there and the kernel already
+built, so these kernels cost no compile at all. The shipped
 mm/tests/.kunitconfig alone, as KernelCI runs it, is built on UML
-(kunit_uml). The boot filters on the oom_reap suite: the flavours'
-configuration builds others in. kunit.py's own QEMU runner tries KVM
-first, and KVM inside these machines dies with an emulation error instead
-of falling back, so the runner boots QEMU itself: with KVM only if a probe
-boot of the same kernel printed KTAP, else TCG (which always works).
+(kunit_uml, make check). The boot filters on the oom_reap suite: the
+flavours' configuration builds others in. kunit.py's own QEMU runner tries
+KVM first, and KVM inside these machines dies with an emulation error
+instead of falling back, so the runner boots QEMU itself: with KVM only if
+a probe boot of the same kernel printed KTAP, else TCG (which always
+works).
 
 Variants, each a list of (series directory, list file) of the base:
   patched        the fix and the series: every case passes, THP included;
@@ -35,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .kbuild import BuildError, Tree, log, run
+from .kbuild import BuildError, Tree, ccache_env, log, make_ccache_args, run
 from .ktap import Document, parse_log
-from .platforms import X86_64
+from .phases import phase
+from .platforms import X86_64, Platform
 from .qemu import QEMU
 from .splat import find_splats
 
@@ -51,6 +50,12 @@ class Variant:
     series: tuple[tuple[str, str], ...]
     # what the suite must do here: 'pass', or the cases that must fail
     expect_fail: tuple[str, ...] = ()
+    # the flavour whose source tree it builds in (default: its name)
+    flavour: str = ''
+
+    @property
+    def tree(self) -> str:
+        return self.flavour or self.name
 
 
 @dataclass
@@ -79,34 +84,34 @@ def variants(tree: Tree) -> list[Variant]:
     return out
 
 
-def kunit_build(tree: Tree, wt: Path, name: str, args: list[str]) -> Path:
-    """kunit.py build of @wt with @args for @name, in its own output
-    directory (kunit-<name>), apart from the flavours' (the
-    configurations differ); returns that directory."""
-    out = tree.output_dir(wt, f'kunit-{name}')
+def kunit_build(wt: Path, out: Path, name: str, args: list[str]) -> None:
+    """kunit.py build of the tree @wt with @args for @name, in @out."""
     cmd = ['python3', 'tools/testing/kunit/kunit.py', 'build',
            f'--build_dir={out.name}', '--jobs=2', *args]
-    env = {}
-    if shutil.which('ccache'):
-        cmd += ['--make_options', 'CC=ccache gcc']
-        env = {'CCACHE_BASEDIR': str(wt), 'CCACHE_NOHASHDIR': '1'}
+    ccache = make_ccache_args()
+    if ccache:
+        cmd += ['--make_options', ccache[0]]
     start = time.monotonic()
-    run(cmd, cwd=wt, env=env)
+    with phase(f'kunit.py build {name}'):
+        run(cmd, cwd=wt, env=ccache_env(wt))
     log(f'{name}: kunit.py build in {time.monotonic() - start:.0f} s')
-    return out
 
 
-def build_args(tree: Tree) -> tuple[str, ...]:
-    """kunit.py build's arguments: the suite's .kunitconfig and the x86_64
-    flavours' configuration (with THP, which the kernel's x86_64 kunit
-    configuration lacks), written to build/<base>/ as a .kunitconfig."""
-    flavours = tree.build_dir / tree.base.name / 'x86_64-flavours.kunitconfig'
-    flavours.parent.mkdir(parents=True, exist_ok=True)
-    text = tree.config_text(X86_64)
-    if not flavours.exists() or flavours.read_text() != text:
-        flavours.write_text(text)
-    return ('--arch=x86_64', '--kunitconfig=mm/tests',
-            f'--kunitconfig={flavours}')
+def flavour_kunitconfig(tree: Tree, flavour: str, platform: Platform) -> Path:
+    """@flavour's kernel for @platform, built, and its .config copied to
+    build/<base>/kunit/ as a .kunitconfig: kunit.py then configures and
+    builds exactly that kernel, in its output directory."""
+    tree.build(flavour, platform)
+    config = (tree.kernel_dir(flavour, platform) / '.config').read_text()
+    path = tree.build_dir / tree.base.name / 'kunit' / \
+        f'{platform.output_name(flavour)}.kunitconfig'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != config:
+        path.write_text(config)
+    return path
+
+
+BUILD_ARGS = ('--arch=x86_64', '--kunitconfig=mm/tests')
 
 
 IMAGE = Path('arch', 'x86', 'boot', 'bzImage')
@@ -196,27 +201,42 @@ Boot = Callable[[Path, Path], tuple[str, list[str]]]
 
 
 def run_variants(tree: Tree, results: Path, arch: str,
-                 todo: list[Variant], driver: bool,
-                 build_args: tuple[str, ...], image_path: Path,
-                 boot_one: Boot,
-                 judge_one: Callable[[Variant, list[Document]], list[str]]
-                 ) -> list[Result]:
+                 todo: list[Variant], build_args: tuple[str, ...],
+                 image_path: Path, boot_one: Boot,
+                 judge_one: Callable[[Variant, list[Document]], list[str]],
+                 platform: Platform | None = None) -> list[Result]:
     """Builds (kunit.py build @build_args) and boots a kernel of @arch per
-    variant in turn (the source tree put in each variant's state, with the
-    driver if @driver; the kernel at @image_path in the build directory)
-    and judges its KTAP; the console goes to
-    logs/kunit-<arch>.<base>-<variant>.log."""
+    variant in turn and judges its KTAP; the console goes to
+    logs/kunit-<arch>.<base>-<variant>.log. Each variant builds in the
+    source tree of the flavour of its name: with @platform, in that
+    flavour's kernel's own output directory, with its .config as one more
+    --kunitconfig; else in kunit-<arch>-<variant>, from @build_args alone
+    (the kunitconfigs as shipped)."""
     base = tree.ensure_base()
     out = []
     for variant in todo:
         name = f'{arch}-{variant.name}'
-        wt = tree.patched_worktree(name, base,
-                                   tree.patch_files(variant.series),
-                                   driver=driver)
-        build_dir = kunit_build(tree, wt, name, list(build_args))
+        args = list(build_args)
+        if platform is not None:
+            config = flavour_kunitconfig(tree, variant.tree, platform)
+            wt = tree.worktree(variant.tree)
+            build_dir = tree.kernel_dir(variant.tree, platform)
+            before = (build_dir / '.config').read_text()
+            args.append(f'--kunitconfig={config}')
+        else:
+            wt = tree.patched_worktree(variant.tree, base,
+                                       tree.patch_files(variant.series),
+                                       driver=True)
+            build_dir = tree.output_dir(wt, f'kunit-{name}')
+        kunit_build(wt, build_dir, f'{tree.base.name} {name}', args)
+        if platform is not None and \
+                (build_dir / '.config').read_text() != before:
+            # kunit.py changed the flavour's kernel: build it anew next time
+            tree.forget_build(variant.tree, platform)
         image = build_dir / image_path
         start = time.monotonic()
-        accel, lines = boot_one(wt, image)
+        with phase(f'kunit.py boots ({arch})'):
+            accel, lines = boot_one(wt, image)
         seconds = time.monotonic() - start
         log_path = results / 'logs' / \
             f'kunit-{arch}.{tree.base.name}-{variant.name}.log'
@@ -224,7 +244,7 @@ def run_variants(tree: Tree, results: Path, arch: str,
         log_path.write_text(''.join(lines))
         docs, problems = verdict(variant, lines, judge_one)
         out.append(Result(variant, accel, seconds, docs, log_path,
-                          problems, image, arch, build_dir, build_args))
+                          problems, image, arch, build_dir, tuple(args)))
         log(f'{arch} {variant.name}: {accel}, {seconds:.1f} s, '
             + ('; '.join(out[-1].problems) or 'as expected'))
     return out
@@ -233,7 +253,5 @@ def run_variants(tree: Tree, results: Path, arch: str,
 def run_all(tree: Tree, results: Path) -> list[Result]:
     if not shutil.which(QEMU):
         raise BuildError(f'{QEMU} not found (Debian: qemu-system-x86)')
-    # With the driver: the flavours' configuration builds emugpu in.
-    return run_variants(tree, results, 'x86_64', variants(tree), True,
-                        build_args(tree), IMAGE,
-                        lambda wt, image: boot(image), judge)
+    return run_variants(tree, results, 'x86_64', variants(tree), BUILD_ARGS,
+                        IMAGE, lambda wt, image: boot(image), judge, X86_64)

@@ -42,6 +42,9 @@ class Platform:
     extra_mem_mb: int = 0
     # Kernel arguments every boot on it gets
     kernel_args: tuple[str, ...] = ()
+    # How its .config is made from the fragments (kconfig.py): Kconfig's
+    # defaults for what they do not name, or everything visible off
+    kconfig: str = 'olddefconfig'
 
     def guest_mem(self, mem: str) -> str:
         """The guest memory for a scenario that asks for @mem ("256M")."""
@@ -61,11 +64,15 @@ class Platform:
 
 
 UML = Platform('uml', 'um', ('uml.config',), 'linux')
+# x86_64 from allnoconfig: no ACPI, PCI, input, CPU frequency or power
+# management, nothing a QEMU guest with a serial console and an initramfs
+# does not use (kernel-config/x86_64.config names what it does use).
 X86_64 = Platform('x86_64', 'x86_64', ('x86_64.config',),
-                  'arch/x86/boot/bzImage')
+                  'arch/x86/boot/bzImage', kconfig='allnoconfig')
 X86_64_KASAN = Platform('x86_64-kasan', 'x86_64',
                         ('x86_64.config', 'kasan.config'),
                         'arch/x86/boot/bzImage', flavours=('patched',),
+                        kconfig='allnoconfig',
                         measured=False, slowdown=3.0, extra_mem_mb=96,
                         # Four-level paging: with LA57 (QEMU's -cpu max),
                         # identify_cpu() clears boot_cpu_data's LA57 bit

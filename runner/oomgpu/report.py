@@ -162,7 +162,8 @@ def reproduces_on_baseline(out: Outcome, outcomes: list[Outcome]) -> str:
 
 
 def reaping_cells(r: Reaping | None) -> tuple[str, str, str]:
-    """(reaped kB, % of the memory no job used, seconds) for the table."""
+    """(reaped kB, % of the memory no job used, seconds) in words (the
+    table's cells are table_cells())."""
     if r is None:
         return '-', '-', '-'
     if r.reaped_kb is None:
@@ -173,31 +174,126 @@ def reaping_cells(r: Reaping | None) -> tuple[str, str, str]:
     return f'{r.reaped_kb} kB', share, _fmt(r.seconds, ' s')
 
 
-def table(outcomes: list[Outcome]) -> str:
-    """The OOM table: one row per scenario and flavour."""
-    head = ('scenario', 'policy', 'base', 'platform', 'flavour',
-            'anon-rss at kill',
-            'reaped 1st pass',
-            '% of non-busy', 'kill->reap', 'collateral', 'jobs cancelled',
-            'verdict', 'reproduces on baseline')
-    rows = [head]
-    for out in outcomes:
-        r = out.reaping()
-        reaped, share, secs = reaping_cells(r)
-        cancels = out.metrics.get('oom_cancels')
-        rows.append((
-            out.scenario.name, out.scenario.policy, out.base or '-',
-            out.platform, out.flavour,
-            _fmt(r.anon_at_kill_kb if r else None, ' kB'),
-            reaped, share, secs,
+# The flavours that share a row of the table, side by side.
+PATCHED = 'patched'
+PAIRED = (BASELINE, PATCHED)
+
+
+def table_cells(r: Reaping | None) -> tuple[str, str]:
+    """(reaped, kill->reap) for the table: what the first pass took back,
+    as a share of the memory no job was using (kB if the program reports
+    no jobs), or `gave up` (the reaper did, and the time is until then) or
+    `exited` (the victim did, before the first pass)."""
+    if r is None:
+        return '-', '-'
+    if r.reaped_kb is None:
+        return 'exited', '-'
+    share = r.share
+    if r.seconds is None and r.gave_up is not None:
+        return 'gave up', _fmt(r.gave_up, ' s')
+    reaped = f'{r.reaped_kb} kB' if share is None else f'{share:.1%}'
+    return reaped, _fmt(r.seconds, ' s')
+
+
+def _side(out: Outcome | None) -> tuple[str, str, str, str]:
+    """(reaped, kill->reap, collateral, verdict) of one flavour's boot."""
+    if out is None:
+        return '-', '-', '-', '-'
+    reaped, secs = table_cells(out.reaping())
+    return (reaped, secs,
             str(len(out.collateral)) if out.victim else '-',
-            '-' if cancels is None else str(int(cancels)),
-            out.status.value, reproduces_on_baseline(out, outcomes)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-             for r in rows]
-    lines.insert(1, '  '.join('-' * w for w in widths))
-    return '\n'.join(lines) + '\n'
+            out.status.value)
+
+
+def _cancels(outs: list[Outcome]) -> str:
+    """Jobs the driver cancelled: once if the flavours agree, else
+    baseline/patched."""
+    got = [out.metrics.get('oom_cancels') for out in outs]
+    cells = ['-' if c is None else str(int(c)) for c in got]
+    return cells[0] if len(set(cells)) == 1 else '/'.join(cells)
+
+
+def table_rows(outcomes: list[Outcome]
+               ) -> list[tuple[str, str, str, Outcome | None,
+                               Outcome | None]]:
+    """(scenario, base, platform, baseline, patched) per row of the table:
+    a scenario's baseline and patched boots on one base and platform
+    share a row. Any other flavour (an experiment: the series with a
+    part left out) has a row of its own after them, named in the
+    scenario cell, with its boot on the patched side."""
+    groups: dict[tuple[str, str, str], int] = {}
+    rows: dict[tuple[str, str, str, str], dict[str, Outcome]] = {}
+    for out in outcomes:
+        where = (out.scenario.name, out.base, out.platform)
+        groups.setdefault(where, len(groups))
+        extra = '' if out.flavour in PAIRED else out.flavour
+        side = BASELINE if out.flavour == BASELINE else PATCHED
+        rows.setdefault((*where, extra), {})[side] = out
+    table = []
+    for key in sorted(rows, key=lambda k: (groups[k[:3]], k[3] != '')):
+        name, base, platform, extra = key
+        table.append((f'{name} ({extra})' if extra else name, base,
+                      platform, rows[key].get(BASELINE),
+                      rows[key].get(PATCHED)))
+    return table
+
+
+def _render(head: list[tuple[str, str]], rows: list[tuple[str, ...]]
+            ) -> list[str]:
+    """Columns under a header of two lines, (group, name) per column: a
+    group's columns sit one space apart under the group's name, the
+    others two."""
+    names = tuple(name for _, name in head)
+    widths = [max(len(r[i]) for r in (names, *rows))
+              for i in range(len(head))]
+    spans: list[list[int]] = []   # the columns of each group
+    for i, (group, _) in enumerate(head):
+        if group and i and head[i - 1][0] == group:
+            spans[-1].append(i)
+        elif group:
+            spans.append([i])
+    seps = [''] + ['  '] * (len(head) - 1)
+    for span in spans:
+        for i in span[1:]:
+            seps[i] = ' '
+        room = sum(widths[i] for i in span) + len(span) - 1
+        widths[span[-1]] += max(len(head[span[0]][0]) - room, 0)
+
+    def line(cells: tuple[str, ...]) -> str:
+        return ''.join(s + c.ljust(w)
+                       for s, c, w in zip(seps, cells, widths)).rstrip()
+
+    top = ''
+    for span in spans:
+        col = sum(widths[:span[0]]) + sum(len(s) for s in seps[:span[0] + 1])
+        top = top.ljust(col) + head[span[0]][0]
+    return [top, line(names), line(tuple('-' * w for w in widths)),
+            *(line(r) for r in rows)]
+
+
+def table(outcomes: list[Outcome]) -> str:
+    """The OOM table: a row per scenario, base and platform with baseline
+    and patched side by side (an experiment flavour in a row of its own);
+    the base only if there are several."""
+    several = len({o.base for o in outcomes}) > 1
+    head = [('', 'scenario'), *([('', 'base')] if several else []),
+            ('', 'platform')]
+    for group in ('reaped 1st pass', 'kill->reap', 'collateral'):
+        head += [(group, BASELINE), (group, PATCHED)]
+    head += [('', 'cancels'), ('verdict', BASELINE), ('verdict', PATCHED),
+             ('', 'reproduces')]
+    rows = []
+    for name, base, platform, old, new in table_rows(outcomes):
+        outs = [o for o in (old, new) if o is not None]
+        before, after = _side(old), _side(new)
+        experiment = new is not None and new.flavour not in PAIRED
+        rows.append((
+            name, *([base or '-'] if several else []), platform,
+            *(cell for i in range(3) for cell in (before[i], after[i])),
+            _cancels(outs), before[3], after[3],
+            '-' if experiment else reproduces_on_baseline(outs[0],
+                                                          outcomes)))
+    return '\n'.join(_render(head, rows)) + '\n'
 
 
 KSELFTEST_GROUP = 'kselftest'
@@ -323,11 +419,21 @@ def markdown(outcomes: list[Outcome], command: str, plot: str | None,
     """docs/results.md: the table, the plot, and how they were made."""
     lines = [
         '# Results', '',
-        f'Produced by `{command}` on {when} (guest times from the kernel '
-        'log; `reaped 1st pass` is the victim\'s anon-rss at the kill minus '
-        'what the reaper\'s first report left, or for process_mrelease the '
-        'RssAnon before minus after; `% of non-busy` divides by the memory '
-        'no device job was using).', '',
+        f'Produced by `{command}` on {when}: a row per scenario and '
+        'platform, with baseline and patched side by side (guest times '
+        'from the kernel log). `reaped 1st pass` is what the reaper\'s '
+        'first pass took back of the victim\'s anon-rss at the kill (for '
+        'process_mrelease: RssAnon before minus after), as a share of the '
+        'memory no device job was using, or in kB where the program reports '
+        'no jobs; `gave up`: the reaper gave up, and `kill->reap` is the '
+        'time until it did; `exited`: the victim exited before the first '
+        'pass. `collateral`: other processes the OOM killer killed; '
+        '`cancels`: jobs the driver cancelled (baseline/patched where they '
+        'differ); `reproduces`: for a scenario that claims to show the bug, '
+        'whether baseline fails it. A scenario with a kernel in parentheses '
+        'is an experiment (the series with a part left out), in the patched '
+        'columns. `summary.json` has every number (anon-rss at the kill, kB '
+        'reaped).', '',
         '```', table(outcomes).rstrip(), '```', '']
     if plot:
         lines += [f'![anon-rss of the victim after the kill]({plot})', '']

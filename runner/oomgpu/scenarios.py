@@ -48,6 +48,10 @@ class Scenario:
     # make test boots it on that kernel too (kernel-patches/<base>/
     # experiments/), on the measured platforms it runs on
     must_fail_on: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Where `make test` boots it (of its platforms; empty: `make check`
+    # only): on the patched flavour, on baseline too if it reproduces, and
+    # on the experiments of must_fail_on
+    test: tuple[str, ...] = ()
 
     def must_fail(self, flavour: str) -> tuple[str, ...]:
         """The cases that must fail on @flavour (none: a real flavour)."""
@@ -108,6 +112,25 @@ def _policy_variants(path: Path, name: str,
     return [(f'{name}-{p}', p, p in reproduces) for p in policies]
 
 
+def _test_platforms(path: Path, name: str, entry: dict, policy: str,
+                    reproduces: bool) -> tuple[str, ...]:
+    """"test": the platforms `make test` boots the scenario on; in an
+    entry with "policies", only for those of "test_policies" (default: the
+    reproducing ones)."""
+    test = tuple(entry.get('test', ()))
+    platforms = tuple(entry.get('platforms', ['uml']))
+    if set(test) - set(platforms):
+        raise ValueError(f'{path}: [{name}] test={list(test)} names a '
+                         f'platform not in platforms={list(platforms)}')
+    if 'policies' in entry:
+        chosen = entry.get('test_policies', entry.get('reproduces', []))
+        if set(chosen) - set(entry['policies']):
+            raise ValueError(f'{path}: [{name}] test_policies={chosen}')
+        if policy not in chosen:
+            return ()
+    return test
+
+
 def _must_fail_on(path: Path, name: str, entry: dict
                   ) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """[NAME.must_fail_on]: experiment = ["case", ...]."""
@@ -148,5 +171,6 @@ def load_catalogue(path: Path) -> Catalogue:
                 oom_victim=entry.get('oom_victim', ''),
                 reproduces=reproduces, script=script, policy=policy,
                 trials=int(entry.get('trials', 0)), platforms=platforms,
-                must_fail_on=_must_fail_on(path, name, entry))
+                must_fail_on=_must_fail_on(path, name, entry),
+                test=_test_platforms(path, name, entry, policy, reproduces))
     return cat
