@@ -74,10 +74,12 @@ bench: deps
 test: deps runner-check
 	$(RUNNER) $(ONE_BASE) test $(PLATFORM_ARG) $(S)
 
-# Everything: every scenario of every group on every platform of both
-# bases, the series with a build after every patch and emugpu=m, the KASAN
-# kernel, the experiment flavours, kunit.py on UML (the shipped
-# .kunitconfig files too) and on x86_64.
+# The whole matrix (what make test ran before the quick tier): on 7.3 every
+# scenario of the test groups on UML, the smoke, self-check, kselftest and
+# reproducing ones on x86_64 and the KASAN kernel, the experiment flavours;
+# on 6.12 the smoke and reproducing ones; every series with a build after
+# every patch, emugpu=m; kunit.py on UML (the shipped .kunitconfig files
+# alone too) and on x86_64.
 check: deps runner-check
 	$(RUNNER) $(ALL_BASES) check $(PLATFORM_ARG) $(S)
 

@@ -14,7 +14,7 @@ misc.failures_expected); a subtest's is what the program reported, an
 expected failure being FAIL with misc.expected_failure. A timeout is ERROR.
 
 URLs are file:// URLs of this machine's results and source trees: a
-submitter that uploads the results directory rewrites them (README).
+submitter that uploads the results directory rewrites them (docs/runner.md).
 
 Checked with the schema (runner/kcidb/, kcidb-io's LATEST, v5.3) by
 python3-jsonschema's Draft7Validator with format checking on (python3-rfc3987

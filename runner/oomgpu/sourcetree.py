@@ -54,10 +54,12 @@ def driver_digest(files: list[Path]) -> str:
 class SourceTrees:
     """The worktrees of one base repository."""
 
-    def __init__(self, repo: Path, root: Path, own_repo: bool):
+    def __init__(self, repo: Path, root: Path, own_repo: bool,
+                 label: str = ''):
         self.repo = repo        # Debian's base repository, or KSRC
         self.root = root        # where the worktrees live
         self.own_repo = own_repo
+        self.label = label      # the base's name, for log lines
 
     def path(self, name: str) -> Path:
         if name == CHECK and self.own_repo:
@@ -109,13 +111,15 @@ class SourceTrees:
             return wt
         with phase('apply series and driver'):
             if wt.exists() and have_series == series and tip:
-                log(f'{name}: the driver changed; placing it again')
+                log(f'{self.label} {name}: the driver changed; placing it '
+                    'again')
                 run(['git', 'checkout', '-q', '-f', '--detach', tip], cwd=wt)
                 self._state(name).unlink(missing_ok=True)
             else:
                 wt = self.reset(name, base)
                 if patches:
-                    log(f'{name}: git am {len(patches)} patches')
+                    log(f'{self.label} {name}: git am {len(patches)} '
+                        'patches')
                     run(['git', 'am', '-q', '--no-gpg-sign', '--keep-cr',
                          *map(str, patches)], cwd=wt, env=GIT_IDENTITY)
                 tip = run(['git', 'rev-parse', 'HEAD'], cwd=wt).strip()

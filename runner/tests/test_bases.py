@@ -54,6 +54,7 @@ class KsrcTrees(unittest.TestCase):
         (d / 'Makefile').write_text(
             f'# SPDX\nVERSION = {version}\nPATCHLEVEL = {patchlevel}\n'
             'SUBLEVEL = 4\n')
+        (d / '.git').mkdir()
         return d
 
     def test_a_tree_picks_its_series(self):
@@ -67,6 +68,14 @@ class KsrcTrees(unittest.TestCase):
                                     r'Linux 7\.2; oomgpu has series for '
                                     r'6\.12, 7\.3 only'):
             bases.pick(TOP, None, self._tree('7', '2'))
+
+    def test_not_a_tree_says_so_in_one_line(self):
+        with self.assertRaisesRegex(ValueError, '^no kernel tree at /nonex'):
+            bases.pick(TOP, None, Path('/nonexistent'))
+        plain = self._tree('7', '3')
+        (plain / '.git').rmdir()
+        with self.assertRaisesRegex(ValueError, 'is not a git tree'):
+            bases.pick(TOP, None, plain)
 
     def test_base_must_match_the_tree(self):
         with self.assertRaisesRegex(ValueError, 'not BASE=6.12'):
