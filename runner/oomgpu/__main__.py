@@ -505,6 +505,12 @@ def _kernels_and_work(args: argparse.Namespace, trees: list[Tree]
     flavours = args.flavour or list(FLAVOURS)
     work: list[Work] = []
     kernels: Kernels = {}
+    missing = [p for p in args.platform or []
+               if PLATFORMS[p] not in of_base(trees[0].base)]
+    if missing:
+        raise ValueError(f'base {trees[0].base.name} has no '
+                         f'{", ".join(missing)} kernel; it has '
+                         + ', '.join(p.name for p in of_base(trees[0].base)))
     for i, t in enumerate(trees):
         scenarios = _scenarios(args, first=i == 0)
         # A checking kernel (x86_64-kasan) is booted by check and test, or
@@ -524,6 +530,11 @@ def _kernels_and_work(args: argparse.Namespace, trees: list[Tree]
             for p in dict.fromkeys(p for _, p, g in boots if g == f):
                 kernels[(t.base.name, p.name, f)] = t.build(f, p)
         work += [(s, t, p, f, 0) for s, p, f in boots]
+    if args.patterns and not work:
+        raise ValueError(f'{" ".join(args.patterns)} boots nowhere with '
+                         + (f'P={",".join(args.platform)}'
+                            if args.platform else 'these options')
+                         + ' (make list shows where each scenario runs)')
     return kernels, work
 
 
@@ -601,6 +612,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         trees = _trees(args)
         tree = trees[0]
+        if args.command == 'test' and len(trees) > 1:
+            raise ValueError('test boots one base (and checks the series '
+                             'of every base): check takes several')
         if args.command == 'kernel':
             for t in trees:
                 for f in args.flavour or list(FLAVOURS):
@@ -657,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if out.status.ok else 1
         return _boot_command(args, trees)
     except (BuildError, ValueError) as err:
+        if phases.records():
+            print(phases.table(), end='')
         log(f'error: {err}')
         return 2
 

@@ -77,6 +77,10 @@ class DebianSource:
         log(f'unpacking {tarball.name} into {self.repo}')
         if self.repo.exists():
             shutil.rmtree(self.repo)
+        # The flavours' worktrees belonged to the old repository
+        # (sourcetree.py): they go with it
+        shutil.rmtree(self.build_dir / self.base.name / 'src',
+                      ignore_errors=True)
         self.repo.mkdir(parents=True)
         run(['tar', '-xf', str(tarball), '-C', str(self.repo),
              '--strip-components=1'])

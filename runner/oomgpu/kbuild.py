@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 from .bases import FLAVOURS, Base  # noqa: F401  (re-exported)
-from .debsrc import GIT_IDENTITY, DebianSource, apt_download
+from .debsrc import DebianSource, apt_download
 from .errors import BuildError, log, run
-from .kconfig import check_config, configure, merge_fragments
+from .kconfig import CONFIG_STAMP, check_config, configure, merge_fragments
 from .phases import phase
 from .placement import DRIVER_DIR, DRIVER_UAPI, SELFTESTS_DIR, \
     SELFTESTS_TARGET, Driver
 from .platforms import UML, Platform
-from .sourcetree import CHECK, OUT_DIR, SourceTrees, _digest
+from .sourcetree import CHECK, OUT_DIR, SourceTrees, digest
 
 CONFIG_FRAGMENTS = ('base.config', 'debug.config')
 # The kernel's own selftests in the guest image, by directory under
@@ -36,7 +36,6 @@ KSELFTESTS = (('mm', ('hmm-tests', 'mrelease_test')),)
 MODULE_FRAGMENTS = ('base.config', 'module.config')
 # In a kernel's output directory: what it was last built from
 BUILT_STAMP = '.oomgpu-built'
-_GIT_IDENTITY = GIT_IDENTITY
 __all__ = ['FLAVOURS', 'Base', 'Tree', 'BuildError', 'log', 'run',
            'apt_download', 'check_config', 'merge_fragments', 'DRIVER_DIR',
            'DRIVER_UAPI', 'SELFTESTS_DIR', 'SELFTESTS_TARGET']
@@ -51,8 +50,6 @@ class Tree:
         self.build_dir = build
         self.base = base
         self.ksrc = ksrc
-        if ksrc is not None and not (ksrc / 'Makefile').is_file():
-            raise ValueError(f'no kernel tree at {ksrc}')
         self.source = DebianSource(build, base)
         self.repo = ksrc if ksrc else self.source.repo
         here = build / base.name
@@ -184,7 +181,7 @@ class Tree:
         parts += [p.name.encode() + p.read_bytes() for p in
                   series + self.driver_files() + self.selftest_files() +
                   after]
-        return _digest(*parts)
+        return digest(*parts)
 
     def up_to_date(self, flavour: str, platform: Platform = UML) -> bool:
         """Whether @flavour's kernel for @platform was built from exactly
@@ -212,12 +209,27 @@ class Tree:
         (out / BUILT_STAMP).write_text(want + '\n')
         return out / platform.image
 
-    def forget_build(self, flavour: str, platform: Platform = UML) -> None:
-        """Makes the next build() of @flavour run make again (kunit.py
-        configured its output directory)."""
+    def forget_build(self, flavour: str, platform: Platform = UML
+                     ) -> dict[str, str]:
+        """Makes the next build() of @flavour configure and run make again
+        (kunit.py is about to configure and build in its output
+        directory); returns the stamps it removed, for restore_build()."""
         out = self.kernel_dir(flavour, platform)
-        (out / BUILT_STAMP).unlink(missing_ok=True)
-        (out / '.oomgpu-config').unlink(missing_ok=True)
+        stamps = {}
+        for name in (BUILT_STAMP, CONFIG_STAMP):
+            path = out / name
+            if path.exists():
+                stamps[name] = path.read_text()
+                path.unlink()
+        return stamps
+
+    def restore_build(self, flavour: str, platform: Platform,
+                      stamps: dict[str, str]) -> None:
+        """Puts back what forget_build() removed: kunit.py built the same
+        .config from the same tree."""
+        out = self.kernel_dir(flavour, platform)
+        for name, text in stamps.items():
+            (out / name).write_text(text)
 
     def build_driver_module(self) -> Path:
         """Builds the patched tree with emugpu as a module (=m), as a
@@ -274,10 +286,14 @@ class Tree:
         include = self.uapi_include()
         src = self.ensure_worktree('patched', self.ensure_base())
         out = self.build_dir / self.base.name / 'kselftest'
-        # Built from the patched tree's state: nothing to do when that is
-        # what the last build saw and its files are there
+        # Built from the patched tree's series, the driver's selftests and
+        # uapi header: nothing to do when those are what the last build saw
+        # and its files are there (an edited driver .c file changes none)
         stamp = self.build_dir / self.base.name / 'kselftest.built'
-        want = ' '.join(self.trees.state('patched')) + f' {include}'
+        uapi = self.top / 'driver' / DRIVER_UAPI
+        want = ' '.join([self.trees.state('patched')[0], str(include),
+                         digest(*[p.read_bytes() for p in
+                                   self.selftest_files() + [uapi]])])
         if stamp.exists():
             lines = stamp.read_text().splitlines()
             pairs = [tuple(line.split('\t')) for line in lines[1:]]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from .errors import BuildError, run
 
+# In an output directory: the fragments its .config was made from
+CONFIG_STAMP = '.oomgpu-config'
 # How a platform's .config is made from its fragments (platforms.py)
 OLDDEFCONFIG = 'olddefconfig'
 ALLNOCONFIG = 'allnoconfig'
@@ -75,7 +77,7 @@ def configure(src: Path, out: Path, text: str, arch: str, how: str,
     fragment line was lost. Does nothing when @out was configured from the
     same text; returns whether it configured."""
     out.mkdir(parents=True, exist_ok=True)
-    stamp = out / '.oomgpu-config'
+    stamp = out / CONFIG_STAMP
     want = f'# {how}\n{text}'
     if stamp.exists() and stamp.read_text() == want and \
             (out / '.config').exists():

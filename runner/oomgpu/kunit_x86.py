@@ -219,10 +219,15 @@ def run_variants(tree: Tree, results: Path, arch: str,
         args = list(build_args)
         if platform is not None:
             config = flavour_kunitconfig(tree, variant.tree, platform)
-            wt = tree.worktree(variant.tree)
+            # The tree in the state the kernel was built from (another
+            # kernel of the flavour may have left it elsewhere)
+            wt = tree.ensure_worktree(variant.tree, base)
             build_dir = tree.kernel_dir(variant.tree, platform)
             before = (build_dir / '.config').read_text()
             args.append(f'--kunitconfig={config}')
+            # Until kunit.py is done and the .config is the same, the
+            # flavour's kernel is not known to be what its stamps say
+            stamps = tree.forget_build(variant.tree, platform)
         else:
             wt = tree.patched_worktree(variant.tree, base,
                                        tree.patch_files(variant.series),
@@ -230,9 +235,8 @@ def run_variants(tree: Tree, results: Path, arch: str,
             build_dir = tree.output_dir(wt, f'kunit-{name}')
         kunit_build(wt, build_dir, f'{tree.base.name} {name}', args)
         if platform is not None and \
-                (build_dir / '.config').read_text() != before:
-            # kunit.py changed the flavour's kernel: build it anew next time
-            tree.forget_build(variant.tree, platform)
+                (build_dir / '.config').read_text() == before:
+            tree.restore_build(variant.tree, platform, stamps)
         image = build_dir / image_path
         start = time.monotonic()
         with phase(f'kunit.py boots ({arch})'):

@@ -22,7 +22,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .kbuild import _GIT_IDENTITY, BuildError, Tree, log, run
+from .debsrc import GIT_IDENTITY
+from .kbuild import BuildError, Tree, log, run
 
 CHECKPATCH_IGNORE = ('UNKNOWN_COMMIT_ID', 'FILE_PATH_CHANGES')
 
@@ -79,7 +80,7 @@ def _apply(tree: Tree, base: str, patches: list[Path]) -> None:
     worktree = tree.reset(base)
     if patches:
         run(['git', 'am', '-q', '--no-3way', *map(str, patches)],
-            cwd=worktree, env=_GIT_IDENTITY)
+            cwd=worktree, env=GIT_IDENTITY)
 
 
 def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
@@ -94,12 +95,12 @@ def bisect_build(tree: Tree, base: str, series: list[list[Path]]) -> list[str]:
     after = tree.after_driver_files()
     if after:
         run(['git', 'am', '-q', '--no-3way', *map(str, after)], cwd=wt,
-            env=_GIT_IDENTITY)
+            env=GIT_IDENTITY)
     broken = []
     for patches in series:
         for patch in patches:
             run(['git', 'am', '-q', '--no-3way', str(patch)], cwd=wt,
-                env=_GIT_IDENTITY)
+                env=GIT_IDENTITY)
             # Kconfig symbols the fragments name may only exist later in
             # the series: configure again, without insisting on them.
             out = tree.output_dir(wt, 'bisect')

@@ -36,10 +36,6 @@ def phase(name: str) -> Iterator[None]:
         _records.append((name, elapsed - inner))
 
 
-def record(name: str, seconds: float) -> None:
-    _records.append((name, seconds))
-
-
 def reset() -> None:
     """Forgets what was recorded and restarts the total (unit tests)."""
     global _start

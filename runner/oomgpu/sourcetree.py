@@ -34,21 +34,21 @@ CHECK = 'check'
 OUT_DIR = '.oomgpu-out'
 
 
-def _digest(*parts: bytes) -> str:
+def digest(*parts: bytes) -> str:
     h = hashlib.sha256()
     for part in parts:
         h.update(hashlib.sha256(part).digest())
     return h.hexdigest()
 
 
-def series_digest(base: str, patches: list[Path]) -> str:
+def seriesdigest(base: str, patches: list[Path]) -> str:
     """What a tree's series state depends on: the base and the patches."""
-    return _digest(base.encode(), *[p.name.encode() + p.read_bytes()
+    return digest(base.encode(), *[p.name.encode() + p.read_bytes()
                                     for p in patches])
 
 
-def driver_digest(files: list[Path]) -> str:
-    return _digest(*[p.name.encode() + p.read_bytes() for p in files])
+def driverdigest(files: list[Path]) -> str:
+    return digest(*[p.name.encode() + p.read_bytes() for p in files])
 
 
 class SourceTrees:
@@ -85,7 +85,7 @@ class SourceTrees:
         self._drop_old_layout()
         wt = self.path(name)
         if not wt.exists():
-            with phase('git worktree add'):
+            with phase(f'git worktree add {self.label}'):
                 run(['git', '-C', str(self.repo), 'worktree', 'prune'])
                 run(['git', '-C', str(self.repo), 'worktree', 'add', '-q',
                      '--detach', str(wt), commit])
@@ -102,14 +102,14 @@ class SourceTrees:
         done when the tree is in that state already; when only the driver
         changed, the tree goes back to the series' tip and the driver is
         placed again; else the series is applied from the base."""
-        series = series_digest(base, patches)
-        drv = driver_digest(driver.files() + driver.selftest_files() +
+        series = seriesdigest(base, patches)
+        drv = driverdigest(driver.files() + driver.selftest_files() +
                             after) if driver else '-'
         have_series, tip, have_driver = self.state(name)
         wt = self.path(name)
         if wt.exists() and have_series == series and have_driver == drv:
             return wt
-        with phase('apply series and driver'):
+        with phase(f'git am, driver placed {self.label}'):
             if wt.exists() and have_series == series and tip:
                 log(f'{self.label} {name}: the driver changed; placing it '
                     'again')

@@ -67,6 +67,15 @@ class TiersTest(unittest.TestCase):
         self.assertEqual(every_policy, {n for n in cat.scenarios
                                         if n.startswith('oom-gpu-idle')})
 
+    def test_bad_combinations_say_so(self) -> None:
+        with self.assertRaisesRegex(ValueError, 'has no x86_64 kernel'):
+            plan(['--base', '6.12', 'test', '--platform', 'x86_64'])
+        with self.assertRaisesRegex(ValueError, 'boots nowhere with P=uml'):
+            plan(['test', '--platform', 'uml', 'gpu-mrelease-thp-xe'])
+        with mock.patch('sys.stderr'), mock.patch('sys.stdout'):
+            self.assertEqual(main.main(['--base', '7.3', '--base', '6.12',
+                                        'test']), 2)
+
     def test_every_quick_scenario_is_in_check(self) -> None:
         cat = load_catalogue(CATALOGUE)
         for scenario in cat.scenarios.values():
