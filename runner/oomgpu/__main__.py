@@ -18,6 +18,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import NoReturn
 
 from . import bases, bench, deps, kcidb, kunit_uml, kunit_x86, outgoing, \
     patches, phases, qemu, report
@@ -49,8 +50,18 @@ LTS_GROUPS = ['smoke']
 SECOND_PLATFORM_GROUPS = ['smoke', 'selfcheck', 'kselftest']
 
 
+class _Parser(argparse.ArgumentParser):
+    """Says what is wrong in one line (make P=foo test), not with the
+    usage first: --help has the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f'oomgpu: error: {message} (python3 -m oomgpu '
+                  f'{self.prog.split(" ", 1)[-1]} --help)\n'
+                  if ' ' in self.prog else f'oomgpu: error: {message}\n')
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='oomgpu', description=__doc__)
+    p = _Parser(prog='oomgpu', description=__doc__)
     p.add_argument('--build-dir', type=Path, default=TOP / 'build')
     p.add_argument('--results-dir', type=Path, default=TOP / 'results')
     p.add_argument('--ksrc', type=Path, default=None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,13 @@ def checkpatch(repo: Path, patch: Path) -> list[str]:
     if res.returncode != 0 and not findings:
         findings = [f'checkpatch exited {res.returncode}']
     return findings
+
+
+def checkpatch_all(repo: Path, patches: list[Path]) -> list[list[str]]:
+    """checkpatch() of each of @patches, as many at a time as there are
+    CPUs (each is one perl process); the findings in @patches' order."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda p: checkpatch(repo, p), patches))
 
 
 def maintainers(repo: Path, patches: list[Path]) -> list[str]:
@@ -124,9 +132,9 @@ def check_driver(tree: Tree, with_builds: bool) -> SeriesReport:
                           checks='git format-patch from the patched '
                           'flavour' + (', a build with emugpu=m'
                                        if with_builds else ''))
-    for patch in patches:
-        for finding in checkpatch(tree.repo, patch):
-            report.problems.append(f'checkpatch {patch.name}: {finding}')
+    for patch, findings in zip(patches, checkpatch_all(tree.repo, patches)):
+        report.problems += [f'checkpatch {patch.name}: {finding}'
+                            for finding in findings]
     report.maintainers = maintainers(tree.repo, patches)
     if with_builds:
         try:
@@ -145,9 +153,8 @@ def check_all(tree: Tree, with_builds: bool = True,
     for directory in tree.base.series_dirs():
         patches = _patch_list(directory, 'series')
         report = SeriesReport(f'{tree.base.name}/{directory.name}', patches)
-        for patch in patches:
-            for finding in checkpatch(tree.repo, patch):
-                report.problems.append(f'checkpatch: {finding}')
+        for findings in checkpatch_all(tree.repo, patches):
+            report.problems += [f'checkpatch: {f}' for f in findings]
         cover = directory / '0000-cover-letter.patch'
         if not cover.exists() and len(patches) > 1:
             report.problems.append('no 0000-cover-letter.patch')
