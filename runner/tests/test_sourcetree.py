@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 from oomgpu.debsrc import GIT_IDENTITY
 from oomgpu.placement import DRIVER_DIR, Driver
@@ -64,8 +65,9 @@ class SourceTreesTest(unittest.TestCase):
         self.trees = SourceTrees(repo, self.tmp / 'src', own_repo=True)
 
     def ensure(self) -> Path:
-        return self.trees.ensure('patched', self.base, self.patches,
-                                 self.driver, [])
+        with mock.patch('oomgpu.sourcetree.log'):
+            return self.trees.ensure('patched', self.base, self.patches,
+                                     self.driver, [])
 
     def test_nothing_changed_touches_nothing(self) -> None:
         wt = self.ensure()
