@@ -20,7 +20,8 @@ from pathlib import Path
 from .bases import FLAVOURS, Base  # noqa: F401  (re-exported)
 from .debsrc import DebianSource, apt_download
 from .errors import BuildError, log, run
-from .kconfig import CONFIG_STAMP, check_config, configure, merge_fragments
+from .kconfig import CONFIG_STAMP, check_config, configure, \
+    merge_fragments, settings
 from .phases import phase
 from .placement import DRIVER_DIR, DRIVER_UAPI, SELFTESTS_DIR, \
     SELFTESTS_TARGET, Driver
@@ -177,7 +178,7 @@ class Tree:
         after = self.after_driver_files()
         parts = [base.encode(), platform.name.encode(),
                  platform.kconfig.encode(),
-                 self.config_text(platform).encode()]
+                 settings(self.config_text(platform)).encode()]
         parts += [p.name.encode() + p.read_bytes() for p in
                   series + self.driver_files() + self.selftest_files() +
                   after]

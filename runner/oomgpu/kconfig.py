@@ -70,6 +70,15 @@ def check_config(fragment: str, config: str) -> list[str]:
     return missing
 
 
+def settings(text: str) -> str:
+    """The lines of a fragment that set something ("CONFIG_X=..." and "#
+    CONFIG_X is not set"): what a stamp compares, so that editing a
+    comment rebuilds nothing."""
+    return ''.join(line for line in text.splitlines(keepends=True)
+                   if re.match(r'^(CONFIG_\w+=|# CONFIG_\w+ is not set)',
+                               line))
+
+
 def configure(src: Path, out: Path, text: str, arch: str, how: str,
               what: str, validate: bool = True) -> bool:
     """Makes @out/.config of the kernel tree @src from the merged fragments
@@ -78,7 +87,7 @@ def configure(src: Path, out: Path, text: str, arch: str, how: str,
     same text; returns whether it configured."""
     out.mkdir(parents=True, exist_ok=True)
     stamp = out / CONFIG_STAMP
-    want = f'# {how}\n{text}'
+    want = f'# {how}\n{settings(text)}'
     if stamp.exists() and stamp.read_text() == want and \
             (out / '.config').exists():
         return False

@@ -29,5 +29,16 @@ class CheckConfigTest(unittest.TestCase):
                           'CONFIG_LOG_BUF_SHIFT=18'])
 
 
+
+
+class SettingsTest(unittest.TestCase):
+    def test_a_comment_is_not_a_setting(self) -> None:
+        from oomgpu.kconfig import settings
+        a = '# why\nCONFIG_A=y\n# CONFIG_B is not set\n'
+        b = '# why, reworded\n\nCONFIG_A=y\n# CONFIG_B is not set\n'
+        self.assertEqual(settings(a), settings(b))
+        self.assertNotEqual(settings(a), settings(a + 'CONFIG_C=y\n'))
+
+
 if __name__ == '__main__':
     unittest.main()
