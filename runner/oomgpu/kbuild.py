@@ -26,7 +26,8 @@ from .phases import phase
 from .placement import DRIVER_DIR, DRIVER_UAPI, SELFTESTS_DIR, \
     SELFTESTS_TARGET, Driver
 from .platforms import UML, Platform
-from .sourcetree import CHECK, OUT_DIR, SourceTrees, digest
+from .sourcetree import CHECK, OUT_DIR, SourceTrees, digest, \
+    driver_digest, series_digest
 
 CONFIG_FRAGMENTS = ('base.config', 'debug.config')
 # The kernel's own selftests in the guest image, by directory under
@@ -173,16 +174,13 @@ class Tree:
     def _built_from(self, flavour: str, platform: Platform) -> str:
         """What @flavour's kernel for @platform is built from: the series
         and driver state of its tree, and its configuration."""
-        base = self.ensure_base()
-        series = self.series_files(flavour)
-        after = self.after_driver_files()
-        parts = [base.encode(), platform.name.encode(),
-                 platform.kconfig.encode(),
-                 settings(self.config_text(platform)).encode()]
-        parts += [p.name.encode() + p.read_bytes() for p in
-                  series + self.driver_files() + self.selftest_files() +
-                  after]
-        return digest(*parts)
+        # The same digests as the tree's state (sourcetree.py)
+        series = series_digest(self.ensure_base(), self.series_files(flavour))
+        drv = driver_digest(self.driver_files() + self.selftest_files() +
+                            self.after_driver_files())
+        return digest(series.encode(), drv.encode(), platform.name.encode(),
+                      platform.kconfig.encode(),
+                      settings(self.config_text(platform)).encode())
 
     def up_to_date(self, flavour: str, platform: Platform = UML) -> bool:
         """Whether @flavour's kernel for @platform was built from exactly
@@ -293,8 +291,7 @@ class Tree:
         stamp = self.build_dir / self.base.name / 'kselftest.built'
         uapi = self.top / 'driver' / DRIVER_UAPI
         want = ' '.join([self.trees.state('patched')[0], str(include),
-                         digest(*[p.read_bytes() for p in
-                                   self.selftest_files() + [uapi]])])
+                         driver_digest(self.selftest_files() + [uapi])])
         if stamp.exists():
             lines = stamp.read_text().splitlines()
             pairs = [tuple(line.split('\t')) for line in lines[1:]]

@@ -41,13 +41,13 @@ def digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def seriesdigest(base: str, patches: list[Path]) -> str:
+def series_digest(base: str, patches: list[Path]) -> str:
     """What a tree's series state depends on: the base and the patches."""
     return digest(base.encode(), *[p.name.encode() + p.read_bytes()
                                     for p in patches])
 
 
-def driverdigest(files: list[Path]) -> str:
+def driver_digest(files: list[Path]) -> str:
     return digest(*[p.name.encode() + p.read_bytes() for p in files])
 
 
@@ -102,8 +102,8 @@ class SourceTrees:
         done when the tree is in that state already; when only the driver
         changed, the tree goes back to the series' tip and the driver is
         placed again; else the series is applied from the base."""
-        series = seriesdigest(base, patches)
-        drv = driverdigest(driver.files() + driver.selftest_files() +
+        series = series_digest(base, patches)
+        drv = driver_digest(driver.files() + driver.selftest_files() +
                             after) if driver else '-'
         have_series, tip, have_driver = self.state(name)
         wt = self.path(name)
