@@ -66,7 +66,7 @@ static const struct kernel_param_ops emugpu_policy_ops = {
 
 module_param_cb(notifier_policy, &emugpu_policy_ops, NULL, 0644);
 MODULE_PARM_DESC(notifier_policy,
-		 "How a non-blockable invalidation of a user pointer is answered: precise (refuse only pages a running job uses, cancel an OOM victim's job; default), nocancel (precise without the cancel), xe (refuse every one, as xe, drm_gpusvm, amdgpu and radeon do), xe-kick (xe, but cancel an OOM victim's jobs first), pin (pin the pages of user pointers created from now on and always agree, as i915 does)");
+		 "How a non-blockable invalidation of a user pointer is answered: precise (refuse only pages a published job uses; withdraw an OOM victim's jobs, so only a running one keeps its pages; default), nocancel (precise without the cancel), xe (refuse every one, as xe, drm_gpusvm, amdgpu and radeon do), xe-kick (xe, but cancel an OOM victim's jobs first), pin (pin the pages of user pointers created from now on and always agree, as i915 does)");
 
 static struct emugpu_device *emugpu;
 

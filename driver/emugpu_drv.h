@@ -101,6 +101,12 @@ struct emugpu_device {
 	 */
 	struct drm_gpu_scheduler sched;
 	struct workqueue_struct *engine;
+	/*
+	 * What a job's end releases (mappings, objects, the VM): their last
+	 * reference may remove a notifier or take a resv, which waits for
+	 * memory management, so never on the scheduler's queues.
+	 */
+	struct workqueue_struct *cleanup;
 	/* Woken when a job is cancelled, released or timed out. */
 	wait_queue_head_t engine_wait;
 	/*
@@ -270,6 +276,7 @@ struct emugpu_cmd {
 struct emugpu_job {
 	struct drm_sched_job base;
 	struct work_struct work;	/* on the engine */
+	struct work_struct free_work;	/* on edev->cleanup, after free_job */
 	struct emugpu_file *efile;
 	struct emugpu_vm *vm;		/* holds a reference */
 	struct list_head link;		/* in efile->jobs */
@@ -313,7 +320,7 @@ extern unsigned int emugpu_job_timeout_ms;
  * the way real ones do. Blockable invalidations are the same in all.
  */
 enum emugpu_notifier_policy {
-	/* Refuse only pages a running job uses; cancel an OOM victim's job */
+	/* Refuse only pages a published job uses; withdraw an OOM victim's jobs */
 	EMUGPU_POLICY_PRECISE,
 	/* As precise, without the cancel */
 	EMUGPU_POLICY_NOCANCEL,
@@ -416,6 +423,7 @@ int emugpu_wait_ioctl(struct drm_device *drm, void *data,
 int emugpu_job_release_ioctl(struct drm_device *drm, void *data,
 			     struct drm_file *file);
 void emugpu_job_cancel(struct emugpu_job *job);
+bool emugpu_job_withdraw(struct emugpu_job *job);
 bool emugpu_job_uses(const struct emugpu_job *job,
 		     const struct emugpu_userptr *up,
 		     unsigned long start, unsigned long end);

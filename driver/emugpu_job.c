@@ -193,6 +193,25 @@ void emugpu_job_cancel(struct emugpu_job *job)
 }
 
 /*
+ * Cancels a published job and, if the engine has not started it,
+ * unpublishes it at once: emugpu_job_start() checks the cancel bit under
+ * vm->notifier_lock before it touches a page, so the job never uses its
+ * pages and no notifier need wait or refuse for it. Only a running job
+ * still holds them, until its next page or wakeup. Returns whether the
+ * job is still published. Under vm->notifier_lock; neither sleeps nor
+ * allocates.
+ */
+bool emugpu_job_withdraw(struct emugpu_job *job)
+{
+	lockdep_assert_held(&job->vm->notifier_lock);
+	emugpu_job_cancel(job);
+	if (job->state != EMUGPU_JOB_QUEUED)
+		return true;
+	list_del_init(&job->vm_link);
+	return false;
+}
+
+/*
  * Records the pages a command uses; returns the use's index, -EINVAL, or
  * -EPERM for a user pointer of another process: the file may have been
  * inherited by fork() or passed with SCM_RIGHTS, and that process's jobs
@@ -253,8 +272,9 @@ static int emugpu_job_add_cmd(struct emugpu_job *job,
 }
 
 /*
- * After the job's finished fence has signalled (free_job), or when SUBMIT
- * fails before it armed the job. May sleep: not in a signalling section.
+ * After the job's finished fence has signalled (from edev->cleanup), or
+ * when SUBMIT fails before it armed the job. May sleep, take resvs and
+ * remove notifiers: never in a signalling section.
  */
 static void emugpu_job_free(struct emugpu_job *job)
 {
@@ -287,6 +307,11 @@ static void emugpu_job_free(struct emugpu_job *job)
 
 static void emugpu_job_run(struct work_struct *work);
 
+static void emugpu_job_free_work(struct work_struct *work)
+{
+	emugpu_job_free(container_of(work, struct emugpu_job, free_work));
+}
+
 static struct emugpu_job *emugpu_job_alloc(struct drm_file *file,
 					   unsigned int count)
 {
@@ -298,6 +323,7 @@ static struct emugpu_job *emugpu_job_alloc(struct drm_file *file,
 	if (!job)
 		return NULL;
 	INIT_WORK(&job->work, emugpu_job_run);
+	INIT_WORK(&job->free_work, emugpu_job_free_work);
 	INIT_LIST_HEAD(&job->link);
 	INIT_LIST_HEAD(&job->vm_link);
 	job->efile = efile;
@@ -938,20 +964,34 @@ emugpu_sched_timedout_job(struct drm_sched_job *sched_job)
 	return DRM_GPU_SCHED_STAT_NO_HANG;
 }
 
+/*
+ * drm_sched runs this on its ordered submit queue, and the next job's
+ * run_job() only after it: it is in the signalling path of every later
+ * job, which reclaim and the notifier may be waiting for. The annotation
+ * makes lockdep report any lock taken here that they take too. What the
+ * job holds goes on edev->cleanup: dropping the last reference of a user
+ * pointer removes its notifier, which waits for an invalidation in
+ * progress, and that one may be waiting for the next job (as xe's
+ * vma_destroy_cb() and panthor's cleanup queue do).
+ */
 static void emugpu_sched_free_job(struct drm_sched_job *sched_job)
 {
 	struct emugpu_job *job = to_emugpu_job(sched_job);
+	bool cookie;
 
+	cookie = dma_fence_begin_signalling();
 	/* Killed with its file's entity: the engine never had it. */
 	if (READ_ONCE(job->state) != EMUGPU_JOB_DONE)
 		emugpu_job_count(job, job->fence->error);
-	emugpu_job_free(job);
+	drm_sched_job_cleanup(sched_job);
+	queue_work(job->vm->edev->cleanup, &job->free_work);
+	dma_fence_end_signalling(cookie);
 }
 
 /*
  * No cancel_job: drm_sched_fini() runs only when the module unloads, and
  * by then every file is closed, and closing waited for its jobs to be
- * freed.
+ * freed (edev->cleanup included).
  */
 static const struct drm_sched_backend_ops emugpu_sched_ops = {
 	.run_job = emugpu_sched_run_job,
@@ -1081,18 +1121,10 @@ void emugpu_file_jobs_fini(struct emugpu_file *efile)
 
 	mutex_lock(&vm->notifier_lock);
 	spin_lock(&efile->jobs_lock);
-	list_for_each_entry(job, &efile->jobs, link) {
-		set_bit(EMUGPU_JOB_CANCEL, &job->flags);
-		/*
-		 * Cancelled under the lock emugpu_job_start() takes: not
-		 * started, it never uses its pages.
-		 */
-		if (job->state == EMUGPU_JOB_QUEUED)
-			list_del_init(&job->vm_link);
-	}
+	list_for_each_entry(job, &efile->jobs, link)
+		emugpu_job_withdraw(job);
 	spin_unlock(&efile->jobs_lock);
 	mutex_unlock(&vm->notifier_lock);
-	wake_up_all(&efile->edev->engine_wait);
 
 	drm_sched_entity_fini(&efile->entity);
 
@@ -1106,7 +1138,7 @@ void emugpu_file_jobs_fini(struct emugpu_file *efile)
 	}
 	kvfree(efile->fences);
 
-	/* The scheduler frees a job just after its fence signals. */
+	/* Freed from edev->cleanup just after its fence signals. */
 	wait_var_event(&efile->unfreed_jobs,
 		       !atomic_read(&efile->unfreed_jobs));
 	WARN_ON(!list_empty(&efile->jobs));
@@ -1130,12 +1162,19 @@ int emugpu_engine_init(struct emugpu_device *edev)
 					       WQ_MEM_RECLAIM);
 	if (!edev->engine)
 		return -ENOMEM;
+	/* Nothing reclaim waits for runs here: no WQ_MEM_RECLAIM. */
+	edev->cleanup = alloc_workqueue("emugpu-cleanup", WQ_UNBOUND, 0);
+	if (!edev->cleanup) {
+		destroy_workqueue(edev->engine);
+		return -ENOMEM;
+	}
 	init_waitqueue_head(&edev->engine_wait);
 	spin_lock_init(&edev->fence_lock);
 	edev->fence_context = dma_fence_context_alloc(1);
 	/* Its own submit queue is ordered and WQ_MEM_RECLAIM. */
 	ret = drm_sched_init(&edev->sched, &args);
 	if (ret) {
+		destroy_workqueue(edev->cleanup);
 		destroy_workqueue(edev->engine);
 		return ret;
 	}
@@ -1145,5 +1184,7 @@ int emugpu_engine_init(struct emugpu_device *edev)
 void emugpu_engine_fini(struct emugpu_device *edev)
 {
 	drm_sched_fini(&edev->sched);
+	/* Every file is closed: flushes only the tail of the last frees. */
+	destroy_workqueue(edev->cleanup);
 	destroy_workqueue(edev->engine);
 }

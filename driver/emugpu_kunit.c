@@ -232,6 +232,7 @@ static int emugpu_test_ctx_init(struct kunit *test,
 						 .first = 2, .last = 3 };
 	ctx->job->nuses = 1;
 	/* Published and running. */
+	ctx->job->state = EMUGPU_JOB_RUNNING;
 	INIT_LIST_HEAD(&ctx->job->vm_link);
 	list_add(&ctx->job->vm_link, &ctx->vm->jobs);
 	ctx->vm->active_job = ctx->job;
@@ -406,6 +407,7 @@ static void emugpu_test_refuse_queued_job(struct kunit *test)
 
 	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
 	ctx.vm->active_job = NULL;
+	ctx.job->state = EMUGPU_JOB_QUEUED;
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 3, 3), -EAGAIN);
 	KUNIT_EXPECT_NOT_NULL(test, ctx.pages[3]);
 	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 1), 0);
@@ -501,6 +503,31 @@ static void emugpu_test_oom_victim_cancel(struct kunit *test)
 	emugpu_test_ctx_fini(&ctx);
 }
 
+/*
+ * An OOM victim's job that the engine has not started never will:
+ * precise cancels it and unpublishes it at once, so the reaper's first
+ * pass takes the pages, however long the queue ahead of the job is.
+ */
+static void emugpu_test_oom_victim_queued_job(struct kunit *test)
+{
+	struct emugpu_test_ctx ctx = {};
+	struct mm_struct *mm;
+
+	KUNIT_ASSERT_EQ(test, emugpu_test_ctx_init(test, &ctx), 0);
+	mm = current->mm;
+	ctx.vm->active_job = NULL;
+	ctx.job->state = EMUGPU_JOB_QUEUED;
+	mm_flags_set(MMF_UNSTABLE, mm);
+	emugpu_test_set_policy(test, EMUGPU_POLICY_PRECISE);
+	KUNIT_EXPECT_EQ(test, emugpu_test_invalidate(&ctx, 0, 7), 0);
+	KUNIT_EXPECT_TRUE(test, test_bit(EMUGPU_JOB_CANCEL, &ctx.job->flags));
+	KUNIT_EXPECT_TRUE(test, list_empty(&ctx.job->vm_link));
+	KUNIT_EXPECT_NULL(test, ctx.pages[2]);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx.edev->stats.oom_cancels), 1);
+	mm_flags_clear(MMF_UNSTABLE, mm);
+	emugpu_test_ctx_fini(&ctx);
+}
+
 static struct kunit_case emugpu_test_cases[] = {
 	KUNIT_CASE(emugpu_test_cmd_check),
 	KUNIT_CASE(emugpu_test_vm_find),
@@ -513,6 +540,7 @@ static struct kunit_case emugpu_test_cases[] = {
 	KUNIT_CASE(emugpu_test_trylock_fails),
 	KUNIT_CASE(emugpu_test_vm_lock_does_not_block_notifier),
 	KUNIT_CASE(emugpu_test_oom_victim_cancel),
+	KUNIT_CASE(emugpu_test_oom_victim_queued_job),
 	{}
 };
 

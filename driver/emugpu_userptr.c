@@ -116,10 +116,12 @@ static void emugpu_userptr_zap(struct emugpu_userptr *up,
 /*
  * A blockable invalidation of pages a published job uses: wait for the
  * job, with vm->notifier_lock dropped (the engine takes it to end the
- * job). The wait is bounded: after the job timeout the job is cancelled,
- * and a cancelled job ends at its next page or wakeup, or when the engine
- * reaches it. If the address space is exiting nobody can see the job's
- * results any more: cancel at once.
+ * job). After the job timeout, or at once if the address space is exiting
+ * (nobody can see the job's results any more), the job is withdrawn: a
+ * queued job is unpublished, a running one ends at its next page or
+ * wakeup. So the wait is bounded by the job timeout plus one page of
+ * work, not by the jobs queued ahead of this one or its in-fences. The
+ * caller looks for the next busy job.
  */
 static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 				    struct emugpu_job *job,
@@ -127,52 +129,60 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 {
 	struct emugpu_vm *vm = up->vm;
 	struct emugpu_stats *stats = &vm->edev->stats;
-	struct dma_fence *fence = dma_fence_get(job->fence);
-	long left;
+	long timeout = msecs_to_jiffies(emugpu_job_timeout()), left = 0;
+	struct dma_fence *fence;
 
 	lockdep_assert_held(&vm->notifier_lock);
 	atomic64_inc(&stats->inval_waited);
 	if (!atomic_read(&range->mm->mm_users)) {
-		emugpu_job_cancel(job);
-		atomic64_inc(&stats->exit_cancels);
+		if (!test_bit(EMUGPU_JOB_CANCEL, &job->flags))
+			atomic64_inc(&stats->exit_cancels);
+		if (!emugpu_job_withdraw(job))
+			return;
 	}
+	fence = dma_fence_get(job->fence);
 	/* The entries stay for published jobs; no new job may use them. */
 	up->invalidating++;
 	mutex_unlock(&vm->notifier_lock);
 
-	left = dma_fence_wait_timeout(fence, false,
-				      msecs_to_jiffies(emugpu_job_timeout()));
-	if (!left) {
-		mutex_lock(&vm->notifier_lock);
-		/* Still published, so not freed: it may be cancelled. */
-		if (emugpu_vm_has_job(vm, job))
-			emugpu_job_cancel(job);
-		mutex_unlock(&vm->notifier_lock);
-		dma_fence_wait(fence, false);
-	}
-	dma_fence_put(fence);
+	if (!test_bit(EMUGPU_JOB_CANCEL, &job->flags))
+		left = dma_fence_wait_timeout(fence, false, timeout);
+
 	mutex_lock(&vm->notifier_lock);
+	/*
+	 * An unsignalled fence is a job not yet freed: the pointer is still
+	 * that job, not a new one at the same address.
+	 */
+	if (!left && !dma_fence_is_signaled(fence) &&
+	    emugpu_job_withdraw(job)) {
+		mutex_unlock(&vm->notifier_lock);
+		/* Running and cancelled: it stops at its next page or wakeup. */
+		dma_fence_wait(fence, false);
+		mutex_lock(&vm->notifier_lock);
+	}
 	up->invalidating--;
+	dma_fence_put(fence);
 }
 
 /*
- * An OOM victim's jobs on the range: cancel them, so that the reaper's
- * next pass finds it free. Neither sleeps nor allocates. Returns whether
- * it cancelled one that was not cancelled yet.
+ * An OOM victim's jobs on the range: withdraw them, so that the reaper
+ * finds the range free now if no job runs on it, or at its next pass once
+ * the running one has stopped. Neither sleeps nor allocates. Returns
+ * whether it cancelled one that was not cancelled yet.
  */
 static bool emugpu_userptr_cancel_jobs(struct emugpu_userptr *up,
 				       const struct mmu_notifier_range *range)
 {
 	struct emugpu_vm *vm = up->vm;
-	struct emugpu_job *job;
+	struct emugpu_job *job, *next;
 	bool cancelled = false;
 
 	lockdep_assert_held(&vm->notifier_lock);
-	list_for_each_entry(job, &vm->jobs, vm_link) {
+	list_for_each_entry_safe(job, next, &vm->jobs, vm_link) {
 		if (test_bit(EMUGPU_JOB_CANCEL, &job->flags) ||
 		    !emugpu_job_uses(job, up, range->start, range->end))
 			continue;
-		emugpu_job_cancel(job);
+		emugpu_job_withdraw(job);
 		atomic64_inc(&vm->edev->stats.oom_cancels);
 		cancelled = true;
 	}
@@ -252,11 +262,16 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	}
 
 	job = emugpu_vm_busy_job(vm, up, range->start, range->end);
+	/*
+	 * Both reapers (the OOM reaper, process_mrelease()) set MMF_UNSTABLE
+	 * before they unmap anything; another non-blockable caller would not.
+	 */
+	if (job && !blockable && policy == EMUGPU_POLICY_PRECISE &&
+	    mm_flags_test(MMF_UNSTABLE, range->mm)) {
+		cancel = emugpu_userptr_cancel_jobs(up, range);
+		job = emugpu_vm_busy_job(vm, up, range->start, range->end);
+	}
 	if (job && !blockable) {
-		/* The reaper sets MMF_UNSTABLE before it unmaps anything. */
-		if (mm_flags_test(MMF_UNSTABLE, range->mm) &&
-		    policy == EMUGPU_POLICY_PRECISE)
-			cancel = emugpu_userptr_cancel_jobs(up, range);
 		atomic64_inc(&edev->stats.inval_refused);
 		trace_emugpu_invalidate(range, false, job->seqno, true, cancel);
 		mutex_unlock(&vm->notifier_lock);
@@ -267,7 +282,7 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	/* From here no fault of this range can complete: read_retry fails. */
 	mmu_interval_set_seq(mni, cur_seq);
 	trace_emugpu_invalidate(range, blockable, job ? job->seqno : 0, false,
-				false);
+				cancel);
 	/* Bounded: no job can be published on the range meanwhile. */
 	for (; job; job = emugpu_vm_busy_job(vm, up, range->start, range->end))
 		emugpu_userptr_wait_job(up, job, range);
@@ -423,7 +438,12 @@ static int emugpu_userptr_pin(struct emugpu_userptr *up,
 		}
 
 		mutex_lock(&vm->notifier_lock);
-		if (mmu_interval_read_retry(&up->notifier, seq)) {
+		/*
+		 * Another SUBMIT of the object pinned it meanwhile: keep its
+		 * pins, whether current or not (the next turn decides), and
+		 * drop ours.
+		 */
+		if (mmu_interval_read_retry(&up->notifier, seq) || up->pages) {
 			mutex_unlock(&vm->notifier_lock);
 			unpin_user_pages(pages, npages);
 			kvfree(pages);

@@ -8,6 +8,9 @@ follows as a kselftest target in a commit of its own.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -32,6 +35,9 @@ SELFTESTS_HOOK = ('tools/testing/selftests/Makefile',
                   'TARGETS += drivers/dma-buf\n',
                   'TARGETS += drivers/gpu/emugpu\n')
 SELFTESTS_SUBJECT = 'selftests/drivers/gpu: add emugpu tests'
+# Beside a worktree <wt>: <wt>.placed.json, what each placed file held when
+# it was last placed there.
+PLACED_SUFFIX = '.placed.json'
 
 
 class Driver:
@@ -58,14 +64,19 @@ class Driver:
 
     def place(self, wt: Path) -> None:
         """Copies driver/ into @wt at DRIVER_DIR, hooks it into the DRM
-        Kconfig and Makefile, and commits it; then the selftests. The
-        copies keep driver/'s modification times, so a build that already
-        compiled a file does not compile it again."""
+        Kconfig and Makefile, and commits it; then the selftests. A file
+        placed with the content it had last time gets the modification
+        time it had then, so a build that already compiled it does not
+        compile it again; a changed one gets the current time, not
+        driver/'s: a build may have compiled its old content after that
+        (an edit while a build ran)."""
+        last = _read_placed(wt)
+        placed: dict[str, list] = {}
         dest = wt / DRIVER_DIR
         dest.mkdir(parents=True, exist_ok=True)
         for f in self.files()[:-2]:
-            shutil.copy2(f, dest / f.name)
-        shutil.copy2(self.dir / DRIVER_UAPI, wt / DRIVER_UAPI)
+            _copy(f, wt, f'{DRIVER_DIR}/{f.name}', last, placed)
+        _copy(self.dir / DRIVER_UAPI, wt, DRIVER_UAPI, last, placed)
         for rel, anchor, line, where in DRIVER_HOOKS:
             path = wt / rel
             text = path.read_text()
@@ -79,15 +90,18 @@ class Driver:
         run(['git', 'commit', '-q', '--no-gpg-sign', '-s', '-m',
              DRIVER_SUBJECT + '\n\n' + (self.dir / 'COMMIT_MSG').read_text()],
             cwd=wt, env=GIT_IDENTITY)
-        self._place_selftests(wt)
+        self._place_selftests(wt, last, placed)
+        _placed_file(wt).write_text(json.dumps(placed, indent=1,
+                                               sort_keys=True) + '\n')
 
-    def _place_selftests(self, wt: Path) -> None:
+    def _place_selftests(self, wt: Path, last: dict[str, list],
+                         placed: dict[str, list]) -> None:
         """driver/selftests/ into @wt at SELFTESTS_DIR, added to the
         kselftest TARGETS, in a commit of its own."""
         dest = wt / SELFTESTS_DIR
         dest.mkdir(parents=True, exist_ok=True)
         for f in self.selftest_files()[:-1]:
-            shutil.copy2(f, dest / f.name)
+            _copy(f, wt, f'{SELFTESTS_DIR}/{f.name}', last, placed)
         rel, anchor, line = SELFTESTS_HOOK
         text = (wt / rel).read_text()
         if anchor not in text:
@@ -99,3 +113,35 @@ class Driver:
              SELFTESTS_SUBJECT + '\n\n' +
              self.selftest_files()[-1].read_text()],
             cwd=wt, env=GIT_IDENTITY)
+
+
+def _placed_file(wt: Path) -> Path:
+    """Where what was placed in @wt is recorded: beside it, not in it,
+    so the worktree stays clean."""
+    return wt.parent / (wt.name + PLACED_SUFFIX)
+
+
+def _read_placed(wt: Path) -> dict[str, list]:
+    """What was placed in @wt last time: {path: [sha256, mtime_ns]}; {}
+    if unknown."""
+    try:
+        data = json.loads(_placed_file(wt).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _copy(src: Path, wt: Path, rel: str, last: dict[str, list],
+          placed: dict[str, list]) -> None:
+    """@src to @wt/@rel. The same content as last time gets the time it
+    had then (a build that compiled it compiles nothing); new content the
+    current time, whatever @src's time."""
+    dest = wt / rel
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    shutil.copyfile(src, dest)
+    shutil.copymode(src, dest)
+    before = last.get(rel)
+    if isinstance(before, list) and len(before) == 2 and \
+            before[0] == digest and isinstance(before[1], int):
+        os.utime(dest, ns=(before[1], before[1]))
+    placed[rel] = [digest, dest.stat().st_mtime_ns]

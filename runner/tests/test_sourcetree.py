@@ -99,6 +99,18 @@ class SourceTreesTest(unittest.TestCase):
         self.assertEqual(log.count('mm: reap around'), 1)
         self.assertEqual(git(wt, 'status', '--porcelain'), '')
 
+    def test_a_file_edited_during_a_build_is_compiled_again(self) -> None:
+        # The edit's time precedes the object file a build then made
+        # from the old content: the placed copy must be newer than that.
+        wt = self.ensure()
+        src = self.driver.dir / 'emugpu_drv.c'
+        src.write_text('int drv3;\n')
+        os.utime(src, (1_000_000_000, 1_000_000_000))
+        self.ensure()
+        placed = wt / DRIVER_DIR / 'emugpu_drv.c'
+        self.assertEqual(placed.read_text(), 'int drv3;\n')
+        self.assertGreater(placed.stat().st_mtime, 1_000_000_000 + 3600)
+
     def test_a_changed_series_is_applied_from_the_base(self) -> None:
         wt = self.ensure()
         patch = self.patches[0]
