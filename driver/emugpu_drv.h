@@ -388,6 +388,7 @@ bool emugpu_pte_valid(const struct emugpu_mapping *map, unsigned long i);
 int emugpu_userptr_ioctl(struct drm_device *drm, void *data,
 			 struct drm_file *file);
 int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use);
+void emugpu_userptr_dirty_use(const struct emugpu_use *use);
 bool emugpu_use_overlaps(const struct emugpu_use *use,
 			 const struct emugpu_userptr *up,
 			 unsigned long start, unsigned long end);

@@ -598,6 +598,11 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 		drm_exec_fini(&exec);
 	}
 
+	/* What it will write; a full ring below fails it all the same. */
+	for (i = 0; i < job->nuses; i++)
+		if (emugpu_is_userptr(job->uses[i].map->obj))
+			emugpu_userptr_dirty_use(&job->uses[i]);
+
 	/*
 	 * Arm and push under one lock, so that the entity's fences are
 	 * numbered in the order its jobs queue. The job's slot holds the

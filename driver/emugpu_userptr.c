@@ -300,19 +300,37 @@ const struct mmu_interval_notifier_ops emugpu_userptr_notifier_ops = {
 /*
  * The device may write @folio from now on, and a write fault does not
  * dirty a writable but clean PTE (after MADV_FREE, say): reclaim would
- * drop what the device wrote. Marked dirty under vm->notifier_lock after a
- * successful read_retry, while the notifier guarantees it is mapped:
- * MADV_FREE, reclaim and truncation must invalidate first, which takes
- * vm->notifier_lock and clears the entry. Only anonymous and shmem folios, whose
+ * drop what the device wrote. Only anonymous and shmem folios, whose
  * dirty_folio only sets the flag (a lazily freed anonymous folio is not
  * swap-backed, hence both tests): a file system's may sleep or allocate,
- * which the lock order fs_reclaim -> vm->notifier_lock forbids here. Device
- * writes to other file pages are not written back (docs/emugpu.md).
+ * which the lock order fs_reclaim -> vm->notifier_lock forbids here.
+ * Device writes to other file pages are not written back
+ * (docs/emugpu.md).
  */
 static void emugpu_userptr_dirty(struct folio *folio)
 {
 	if (folio_test_anon(folio) || folio_test_swapbacked(folio))
 		folio_mark_dirty(folio);
+}
+
+/*
+ * A job that writes pages of @use is being published: mark them dirty,
+ * and only them, so that pages the device only reads stay clean (after
+ * MADV_FREE reclaim may still drop them). Under vm->notifier_lock, with
+ * the entries just validated: the pages are mapped and stay so until the
+ * job ends, since the notifier must take the lock and wait for the job
+ * before it clears them. Pinned pages are dirtied when they are unpinned.
+ */
+void emugpu_userptr_dirty_use(const struct emugpu_use *use)
+{
+	const struct emugpu_userptr *up = to_userptr(use->map->obj);
+	unsigned long p;
+
+	lockdep_assert_held(&up->vm->notifier_lock);
+	if (!use->write || up->pin)
+		return;
+	for (p = use->first; p <= use->last; p++)
+		emugpu_userptr_dirty(page_folio(use->map->pte[p]));
 }
 
 /*
@@ -570,13 +588,8 @@ int emugpu_userptr_fault(struct emugpu_job *job, struct emugpu_use *use)
 			mutex_unlock(&vm->notifier_lock);
 			goto retry;
 		}
-		for (k = 0; k < n; k++) {
-			struct page *page = hmm_pfn_to_page(job->pfns[k]);
-
-			map->pte[i + k] = page;
-			if (!up->read_only)
-				emugpu_userptr_dirty(page_folio(page));
-		}
+		for (k = 0; k < n; k++)
+			map->pte[i + k] = hmm_pfn_to_page(job->pfns[k]);
 		if (map->zapped) {
 			map->zapped = false;
 			atomic64_inc(&stats->refaults);

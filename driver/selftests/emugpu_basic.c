@@ -145,6 +145,44 @@ static int test_device_writes_survive_madv_free(void)
 	return CHECK(all_bytes(user, SZ, 0x44));
 }
 
+/*
+ * A job that only reads a writable user pointer must not dirty it: after
+ * MADV_FREE, reclaim may still drop those pages, as it drops the control
+ * region's, which the device never saw. On one CPU, so that MADV_PAGEOUT
+ * finds the folios MADV_FREE queued on this CPU's LRU batch.
+ */
+static int test_device_reads_do_not_dirty(void)
+{
+	unsigned char *control = anon(16 * PAGE);
+	cpu_set_t all, one;
+	int ok;
+
+	if (!CHECK(control) ||
+	    !CHECK(!sched_getaffinity(0, sizeof(all), &all)))
+		return 0;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	if (!CHECK(!sched_setaffinity(0, sizeof(one), &one)))
+		return 0;
+	memset(user, 0x11, SZ);
+	memset(control, 0x11, 16 * PAGE);
+	ok = CHECK(!madvise(user, SZ, MADV_FREE)) &&
+	     CHECK(!madvise(control, 16 * PAGE, MADV_FREE)) &&
+	     CHECK(emugpu_run(fd, EMUGPU_OP_CHECKSUM, VA_A, VA_U, SZ, 0) ==
+		   0) &&
+	     CHECK(!madvise(control, 16 * PAGE, MADV_PAGEOUT)) &&
+	     CHECK(!madvise(user, SZ, MADV_PAGEOUT));
+	sched_setaffinity(0, sizeof(all), &all);
+	if (ok && !all_bytes(control, 16 * PAGE, 0)) {
+		ktap_skip = "MADV_PAGEOUT keeps lazily freed pages here";
+		ok = KTAP_SKIP;
+	} else if (ok) {
+		ok = CHECK(all_bytes(user, SZ, 0));
+	}
+	munmap(control, 16 * PAGE);
+	return ok;
+}
+
 static int test_fork_cow(void)
 {
 	int status;
@@ -1102,6 +1140,7 @@ static const struct ktap_case tests[] = {
 	{ "refault_after_dontneed", test_refault_after_dontneed },
 	{ "device_writes_survive_madv_free",
 	  test_device_writes_survive_madv_free },
+	{ "device_reads_do_not_dirty", test_device_reads_do_not_dirty },
 	{ "fork_cow", test_fork_cow },
 	{ "job_release", test_job_release },
 	{ "job_timeout", test_job_timeout },
