@@ -276,7 +276,7 @@ struct emugpu_cmd {
 struct emugpu_job {
 	struct drm_sched_job base;
 	struct work_struct work;	/* on the engine */
-	struct work_struct free_work;	/* on edev->cleanup, after free_job */
+	struct work_struct free_work;	/* on edev->cleanup, from free_job */
 	struct emugpu_file *efile;
 	struct emugpu_vm *vm;		/* holds a reference */
 	struct list_head link;		/* in efile->jobs */
@@ -320,7 +320,7 @@ extern unsigned int emugpu_job_timeout_ms;
  * the way real ones do. Blockable invalidations are the same in all.
  */
 enum emugpu_notifier_policy {
-	/* Refuse only pages a published job uses; withdraw an OOM victim's jobs */
+	/* Refuse only pages a published job uses; withdraw a victim's jobs */
 	EMUGPU_POLICY_PRECISE,
 	/* As precise, without the cancel */
 	EMUGPU_POLICY_NOCANCEL,
@@ -431,7 +431,6 @@ bool emugpu_job_uses(const struct emugpu_job *job,
 struct emugpu_job *emugpu_vm_busy_job(struct emugpu_vm *vm,
 				      const struct emugpu_userptr *up,
 				      unsigned long start, unsigned long end);
-bool emugpu_vm_has_job(struct emugpu_vm *vm, const struct emugpu_job *job);
 int emugpu_file_jobs_init(struct emugpu_file *efile);
 void emugpu_file_jobs_fini(struct emugpu_file *efile);
 

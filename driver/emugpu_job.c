@@ -169,18 +169,6 @@ struct emugpu_job *emugpu_vm_busy_job(struct emugpu_vm *vm,
 	return NULL;
 }
 
-/* Is @job still published (not yet ended)? Under vm->notifier_lock. */
-bool emugpu_vm_has_job(struct emugpu_vm *vm, const struct emugpu_job *job)
-{
-	const struct emugpu_job *pos;
-
-	lockdep_assert_held(&vm->notifier_lock);
-	list_for_each_entry(pos, &vm->jobs, vm_link)
-		if (pos == job)
-			return true;
-	return false;
-}
-
 /*
  * Asks the job to end; it does at its next page or wakeup, or as soon as
  * the engine reaches it. Neither sleeps nor allocates: the notifier calls
@@ -197,9 +185,10 @@ void emugpu_job_cancel(struct emugpu_job *job)
  * unpublishes it at once: emugpu_job_start() checks the cancel bit under
  * vm->notifier_lock before it touches a page, so the job never uses its
  * pages and no notifier need wait or refuse for it. Only a running job
- * still holds them, until its next page or wakeup. Returns whether the
- * job is still published. Under vm->notifier_lock; neither sleeps nor
- * allocates.
+ * still holds them, until its next page or wakeup. Returns false if it
+ * unpublished the job, true if the job is running (still published) or
+ * has ended (already gone from vm->jobs). Under vm->notifier_lock;
+ * neither sleeps nor allocates.
  */
 bool emugpu_job_withdraw(struct emugpu_job *job)
 {
@@ -924,7 +913,7 @@ static void emugpu_job_run(struct work_struct *work)
 	err = emugpu_job_start(job);
 	if (!err)
 		err = emugpu_job_execute(job);
-	/* The job may be freed from here on: free_job() drops the rest. */
+	/* The job may be freed from here on (free_job, then edev->cleanup). */
 	emugpu_job_end(job, err);
 	dma_fence_end_signalling(cookie);
 }
@@ -972,7 +961,8 @@ emugpu_sched_timedout_job(struct drm_sched_job *sched_job)
 /*
  * drm_sched runs this on its ordered submit queue, and the next job's
  * run_job() only after it: it is in the signalling path of every later
- * job, which reclaim and the notifier may be waiting for. The annotation
+ * job, which reclaim and the notifier may be waiting for. (A job killed
+ * with its entity comes here from system_wq instead.) The annotation
  * makes lockdep report any lock taken here that they take too. What the
  * job holds goes on edev->cleanup: dropping the last reference of a user
  * pointer removes its notifier, which waits for an invalidation in

@@ -8,10 +8,11 @@
  * Documentation/mm/hmm.rst, and the notifier clears the device page-table
  * entries again when the CPU side changes.
  *
- * The notifier refuses only what a running job really uses, and only when
- * it may not block: in a non-blockable call (the OOM reaper) it neither
- * sleeps nor allocates. For an OOM victim it also asks the engine to
- * cancel that job, so that the reaper's next pass finds the range free.
+ * The notifier refuses only what a published job really uses, and only
+ * when it may not block: in a non-blockable call (the OOM reaper) it
+ * neither sleeps nor allocates. For an OOM victim it also withdraws those
+ * jobs: a queued one lets go of the range at once, a running one at its
+ * next page, for the reaper's next pass.
  * The other answers of real drivers are the notifier_policy parameter:
  * xe refuses every non-blockable call; pin (i915) pins instead of
  * mirroring, see emugpu_userptr_pin().
@@ -116,36 +117,43 @@ static void emugpu_userptr_zap(struct emugpu_userptr *up,
 /*
  * A blockable invalidation of pages a published job uses: wait for the
  * job, with vm->notifier_lock dropped (the engine takes it to end the
- * job). After the job timeout, or at once if the address space is exiting
- * (nobody can see the job's results any more), the job is withdrawn: a
- * queued job is unpublished, a running one ends at its next page or
- * wakeup. So the wait is bounded by the job timeout plus one page of
- * work, not by the jobs queued ahead of this one or its in-fences. The
+ * job), until @deadline, one job timeout after the invalidation started.
+ * Then, or at once if the address space is exiting (nobody can see the
+ * job's results any more), the job is withdrawn: a queued one is
+ * unpublished, a running one ends at its next page or wakeup. So the
+ * whole invalidation waits at most the job timeout plus one page of
+ * work, however many jobs use the range and whatever they wait for. The
  * caller looks for the next busy job.
  */
 static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 				    struct emugpu_job *job,
-				    const struct mmu_notifier_range *range)
+				    const struct mmu_notifier_range *range,
+				    unsigned long deadline)
 {
 	struct emugpu_vm *vm = up->vm;
 	struct emugpu_stats *stats = &vm->edev->stats;
-	long timeout = msecs_to_jiffies(emugpu_job_timeout()), left = 0;
+	long left = 0, timeout = 0;
 	struct dma_fence *fence;
+	bool cancelled;
 
 	lockdep_assert_held(&vm->notifier_lock);
-	atomic64_inc(&stats->inval_waited);
 	if (!atomic_read(&range->mm->mm_users)) {
 		if (!test_bit(EMUGPU_JOB_CANCEL, &job->flags))
 			atomic64_inc(&stats->exit_cancels);
 		if (!emugpu_job_withdraw(job))
 			return;
 	}
+	atomic64_inc(&stats->inval_waited);
 	fence = dma_fence_get(job->fence);
+	/* Read under the lock: without it only the fence is ours. */
+	cancelled = test_bit(EMUGPU_JOB_CANCEL, &job->flags);
 	/* The entries stay for published jobs; no new job may use them. */
 	up->invalidating++;
 	mutex_unlock(&vm->notifier_lock);
 
-	if (!test_bit(EMUGPU_JOB_CANCEL, &job->flags))
+	if (time_before(jiffies, deadline))
+		timeout = deadline - jiffies;
+	if (!cancelled && timeout)
 		left = dma_fence_wait_timeout(fence, false, timeout);
 
 	mutex_lock(&vm->notifier_lock);
@@ -167,8 +175,10 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 /*
  * An OOM victim's jobs on the range: withdraw them, so that the reaper
  * finds the range free now if no job runs on it, or at its next pass once
- * the running one has stopped. Neither sleeps nor allocates. Returns
- * whether it cancelled one that was not cancelled yet.
+ * the running one has stopped. A job already cancelled (by its file's
+ * close, or an in-fence that failed) is withdrawn too, but not counted.
+ * Neither sleeps nor allocates. Returns whether it cancelled one that was
+ * not cancelled yet.
  */
 static bool emugpu_userptr_cancel_jobs(struct emugpu_userptr *up,
 				       const struct mmu_notifier_range *range)
@@ -179,12 +189,13 @@ static bool emugpu_userptr_cancel_jobs(struct emugpu_userptr *up,
 
 	lockdep_assert_held(&vm->notifier_lock);
 	list_for_each_entry_safe(job, next, &vm->jobs, vm_link) {
-		if (test_bit(EMUGPU_JOB_CANCEL, &job->flags) ||
-		    !emugpu_job_uses(job, up, range->start, range->end))
+		if (!emugpu_job_uses(job, up, range->start, range->end))
 			continue;
+		if (!test_bit(EMUGPU_JOB_CANCEL, &job->flags)) {
+			atomic64_inc(&vm->edev->stats.oom_cancels);
+			cancelled = true;
+		}
 		emugpu_job_withdraw(job);
-		atomic64_inc(&vm->edev->stats.oom_cancels);
-		cancelled = true;
 	}
 	return cancelled;
 }
@@ -221,6 +232,7 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	struct emugpu_device *edev = vm->edev;
 	bool blockable = mmu_notifier_range_blockable(range);
 	int policy = READ_ONCE(emugpu_notifier_policy);
+	unsigned long deadline;
 	bool cancel = false;
 	struct emugpu_job *job;
 
@@ -284,8 +296,9 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	trace_emugpu_invalidate(range, blockable, job ? job->seqno : 0, false,
 				cancel);
 	/* Bounded: no job can be published on the range meanwhile. */
+	deadline = jiffies + msecs_to_jiffies(emugpu_job_timeout());
 	for (; job; job = emugpu_vm_busy_job(vm, up, range->start, range->end))
-		emugpu_userptr_wait_job(up, job, range);
+		emugpu_userptr_wait_job(up, job, range, deadline);
 	emugpu_userptr_zap(up, range->start, range->end);
 	mutex_unlock(&vm->notifier_lock);
 	if (!blockable)
