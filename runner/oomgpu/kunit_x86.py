@@ -120,10 +120,13 @@ IMAGE = Path('arch', 'x86', 'boot', 'bzImage')
 def _qemu(image: Path, accel: str, timeout: float) -> tuple[list[str], bool]:
     # kunit_shutdown=reboot as kunit.py passes QEMU: with -no-reboot QEMU
     # exits. With poweroff the kernel printed "reboot: Power down", went
-    # on, and panicked mounting a root it has not got.
+    # on, and panicked mounting a root it has not got. kunit.autorun=1:
+    # the flavours' configuration starts from allnoconfig, which leaves
+    # KUNIT_AUTORUN_ENABLED off (the scenario boots must not run suites),
+    # and without it the kernel ran nothing and rebooted in silence.
     cmd = [QEMU, '-nodefaults', '-m', '1024', '-smp', '2', '-accel', accel,
            '-cpu', 'max', '-kernel', str(image), '-append',
-           f'kunit.enable=1 kunit.filter_glob={SUITE} '
+           f'kunit.enable=1 kunit.autorun=1 kunit.filter_glob={SUITE} '
            'kunit_shutdown=reboot console=ttyS0 panic=-1',
            '-no-reboot', '-nographic', '-serial', 'stdio',
            '-bios', 'qboot.rom']
