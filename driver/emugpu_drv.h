@@ -152,6 +152,8 @@ struct emugpu_vm {
 	 */
 	struct list_head jobs;
 	struct emugpu_job *active_job;
+	/* Jobs published so far: each job's vm_seq is its number */
+	u64 published;
 };
 
 struct emugpu_file {
@@ -286,6 +288,7 @@ struct emugpu_job {
 	/* What the engine signals; the scheduler's "parent" fence */
 	struct dma_fence *hw_fence;
 	u64 seqno;			/* what the user waits for */
+	u64 vm_seq;			/* its place in vm->jobs */
 	/* enum emugpu_job_state; written under vm->notifier_lock once queued */
 	int state;
 	unsigned long flags;

@@ -621,6 +621,7 @@ int emugpu_submit_ioctl(struct drm_device *drm, void *data,
 		out_fence = dma_fence_get(job->fence);
 	emugpu_job_fence_bos(job, &exec);
 	/* Published: the notifier waits for it or refuses from now on. */
+	job->vm_seq = ++vm->published;
 	list_add_tail(&job->vm_link, &vm->jobs);
 	spin_lock(&efile->jobs_lock);
 	list_add_tail(&job->link, &efile->jobs);

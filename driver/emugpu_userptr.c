@@ -173,6 +173,39 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 }
 
 /*
+ * Policy xe, blockable: xe waits for every fence of the VM, not only
+ * those of jobs on the range (xe_vma_userptr_do_inval(): the VM's resv,
+ * DMA_RESV_USAGE_BOOKKEEP, MAX_SCHEDULE_TIMEOUT). So does emugpu, for
+ * every job of the VM published before this invalidation, without a
+ * bound, as xe; the jobs on the range were waited for already. No job may
+ * start on the range meanwhile. Not at exit: the file's close is about to
+ * cancel them. Under vm->notifier_lock, dropped while waiting.
+ */
+static void emugpu_userptr_wait_vm(struct emugpu_userptr *up)
+{
+	struct emugpu_vm *vm = up->vm;
+	struct emugpu_stats *stats = &vm->edev->stats;
+	u64 last = vm->published;
+	struct dma_fence *fence;
+	struct emugpu_job *job;
+
+	lockdep_assert_held(&vm->notifier_lock);
+	up->invalidating++;
+	/* In publication order; a job leaves the list before it signals. */
+	while ((job = list_first_entry_or_null(&vm->jobs, struct emugpu_job,
+					       vm_link)) &&
+	       job->vm_seq <= last) {
+		atomic64_inc(&stats->inval_waited);
+		fence = dma_fence_get(job->fence);
+		mutex_unlock(&vm->notifier_lock);
+		dma_fence_wait(fence, false);
+		dma_fence_put(fence);
+		mutex_lock(&vm->notifier_lock);
+	}
+	up->invalidating--;
+}
+
+/*
  * An OOM victim's jobs on the range: withdraw them, so that the reaper
  * finds the range free now if no job runs on it, or at its next pass once
  * the running one has stopped. A job already cancelled (by its file's
@@ -299,6 +332,9 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	deadline = jiffies + msecs_to_jiffies(emugpu_job_timeout());
 	for (; job; job = emugpu_vm_busy_job(vm, up, range->start, range->end))
 		emugpu_userptr_wait_job(up, job, range, deadline);
+	if (blockable && atomic_read(&range->mm->mm_users) &&
+	    (policy == EMUGPU_POLICY_XE || policy == EMUGPU_POLICY_XE_KICK))
+		emugpu_userptr_wait_vm(up);
 	emugpu_userptr_zap(up, range->start, range->end);
 	mutex_unlock(&vm->notifier_lock);
 	if (!blockable)

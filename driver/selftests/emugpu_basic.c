@@ -32,6 +32,7 @@
 #define VA_NEXT		0x6100000ULL
 #define VA_VICTIM	0x7000000ULL
 #define VA_PINNED	0x8000000ULL
+#define VA_IDLE		0x9000000ULL
 
 static int fd;
 static uint32_t bo_a, bo_b, up;
@@ -365,7 +366,10 @@ static int test_munmap_during_job(void)
 		     -EFAULT) &&
 	       CHECK(!emugpu_unbind(fd, VA_TMP, 16 * PAGE)) &&
 	       CHECK(!emugpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE,
-				   &(struct drm_gem_close){ .handle = handle }));
+				   &(struct drm_gem_close){ .handle = handle })) &&
+	       /* The jobs hold the object until they are freed. */
+	       CHECK(emugpu_jobs_reach(0) == 0) &&
+	       CHECK(emugpu_stat("objects") == 3);
 }
 
 /*
@@ -459,8 +463,8 @@ static int test_close_with_jobs(void)
 	/* close() cancels the job; nothing of that file survives. */
 	return CHECK(!close(f)) &&
 	       CHECK(emugpu_stat("jobs_failed") == failed + 1) &&
-	       CHECK(emugpu_stat("objects") == 3) &&
 	       CHECK(emugpu_stat("jobs") == 0) &&
+	       CHECK(emugpu_stat("objects") == 3) &&
 	       CHECK(!munmap(mem, 4 * PAGE));
 }
 
@@ -557,8 +561,8 @@ static int test_sigkill_with_jobs(void)
 	close(ready[1]);
 	return CHECK(waitpid(pid, &status, 0) == pid) &&
 	       CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) &&
-	       CHECK(emugpu_stat("objects") == 3) &&
 	       CHECK(emugpu_stat("jobs") == 0) &&
+	       CHECK(emugpu_stat("objects") == 3) &&
 	       CHECK(emugpu_stat("exit_cancels") >= exits);
 }
 
@@ -1142,6 +1146,58 @@ static int test_pin_concurrent_submits(void)
 	return ok;
 }
 
+/*
+ * munmap() of an idle user pointer while another object of the same VM is
+ * busy: precise waits for nothing; xe waits for every job of the VM, as
+ * xe_vma_userptr_do_inval() waits for all the fences of the VM's resv.
+ */
+static int munmap_idle_under(const char *policy, int waits)
+{
+	struct drm_emugpu_cmd spin = emugpu_cmd(EMUGPU_OP_SPIN, 0, VA_A, PAGE,
+						0);
+	long long waited = emugpu_stat("inval_waited");
+	unsigned char *mem = anon(4 * PAGE);
+	struct munmap_trap trap = { .addr = mem, .size = 4 * PAGE };
+	struct timespec deadline;
+	uint64_t seqno;
+	uint32_t handle;
+	pthread_t thread;
+	char old[16];
+	int ok;
+
+	if (!CHECK(mem) || !set_policy(policy, old, sizeof(old)))
+		return 0;
+	ok = CHECK(!emugpu_userptr(fd, mem, 4 * PAGE, 0, &handle)) &&
+	     CHECK(!emugpu_bind(fd, handle, 0, VA_IDLE, 4 * PAGE)) &&
+	     CHECK(emugpu_run(fd, EMUGPU_OP_FILL, VA_IDLE, 0, 4 * PAGE, 9) ==
+		   0) &&
+	     CHECK(!emugpu_submit(fd, &spin, 1, &seqno)) &&
+	     CHECK(emugpu_wait_running(fd, seqno)) &&
+	     CHECK(!pthread_create(&thread, NULL, munmap_trap_thread, &trap));
+	if (!ok) {
+		write_text(POLICY, old);
+		return 0;
+	}
+	/* Waiting shows within a second; the SPIN lasts the job timeout. */
+	ok = CHECK(stat_passes("inval_waited", waited, 1) == waits);
+	ok &= CHECK(!emugpu_release(fd, seqno)) &&
+	      CHECK(emugpu_wait(fd, seqno, INT64_MAX) == 0);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 10;
+	ok &= CHECK(!pthread_timedjoin_np(thread, NULL, &deadline));
+	ok &= CHECK(!write_text(POLICY, old));
+	/* Gone whatever failed: the later cases count objects. */
+	ok &= CHECK(!emugpu_unbind(fd, VA_IDLE, 4 * PAGE));
+	ok &= CHECK(!gem_close(handle));
+	return CHECK(emugpu_jobs_reach(0) == 0) &&
+	       CHECK(emugpu_stat("objects") == 3) && ok;
+}
+
+static int test_xe_blockable_waits_for_vm(void)
+{
+	return munmap_idle_under("precise", 0) && munmap_idle_under("xe", 1);
+}
+
 static const struct ktap_case tests[] = {
 	{ "setup", test_setup },
 	{ "fill_copy_checksum", test_fill_copy_checksum },
@@ -1163,6 +1219,7 @@ static const struct ktap_case tests[] = {
 	{ "pin_policy", test_pin_policy },
 	{ "pin_concurrent_submits", test_pin_concurrent_submits },
 	{ "mrelease_cancels_queued_job", test_mrelease_cancels_queued_job },
+	{ "xe_blockable_waits_for_vm", test_xe_blockable_waits_for_vm },
 	{ "fences_bounded", test_fences_bounded },
 	{ "syncobj_out", test_syncobj_out },
 	{ "syncobj_in", test_syncobj_in },
