@@ -230,7 +230,7 @@ struct emugpu_userptr {
 	bool read_only;
 	struct list_head mappings;	/* under vm->notifier_lock */
 	/*
-	 * Blockable invalidations waiting for a running job before they
+	 * Blockable invalidations waiting for jobs before they
 	 * clear our entries (under vm->notifier_lock): until they have, the
 	 * entries are stale, and no other job may start on them.
 	 */
@@ -320,7 +320,8 @@ extern unsigned int emugpu_job_timeout_ms;
 /*
  * How the user pointer notifier answers a non-blockable invalidation (the
  * OOM reaper's), to measure the OOM reaper against drivers that answer
- * the way real ones do. Blockable invalidations are the same in all.
+ * the way real ones do. Blockable invalidations wait for the jobs on the
+ * range in all but pin, and xe and xe-kick for every job of the VM.
  */
 enum emugpu_notifier_policy {
 	/* Refuse only pages a published job uses; withdraw a victim's jobs */
@@ -428,6 +429,8 @@ int emugpu_job_release_ioctl(struct drm_device *drm, void *data,
 			     struct drm_file *file);
 void emugpu_job_cancel(struct emugpu_job *job);
 bool emugpu_job_withdraw(struct emugpu_job *job);
+bool emugpu_vm_has_job(struct emugpu_vm *vm, const struct emugpu_job *job,
+		       const struct dma_fence *fence);
 bool emugpu_job_uses(const struct emugpu_job *job,
 		     const struct emugpu_userptr *up,
 		     unsigned long start, unsigned long end);

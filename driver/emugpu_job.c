@@ -170,6 +170,23 @@ struct emugpu_job *emugpu_vm_busy_job(struct emugpu_vm *vm,
 }
 
 /*
+ * Is @job, whose finished fence is @fence, still published? Under
+ * vm->notifier_lock: a job leaves vm->jobs under it before it can end and
+ * be freed. @fence is held by the caller, so no new job can have it.
+ */
+bool emugpu_vm_has_job(struct emugpu_vm *vm, const struct emugpu_job *job,
+		       const struct dma_fence *fence)
+{
+	const struct emugpu_job *pos;
+
+	lockdep_assert_held(&vm->notifier_lock);
+	list_for_each_entry(pos, &vm->jobs, vm_link)
+		if (pos == job && pos->fence == fence)
+			return true;
+	return false;
+}
+
+/*
  * Asks the job to end; it does at its next page or wakeup, or as soon as
  * the engine reaches it. Neither sleeps nor allocates: the notifier calls
  * it when it may not block.

@@ -132,6 +132,7 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 {
 	struct emugpu_vm *vm = up->vm;
 	struct emugpu_stats *stats = &vm->edev->stats;
+	unsigned long now;
 	long left = 0, timeout = 0;
 	struct dma_fence *fence;
 	bool cancelled;
@@ -151,17 +152,19 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 	up->invalidating++;
 	mutex_unlock(&vm->notifier_lock);
 
-	if (time_before(jiffies, deadline))
-		timeout = deadline - jiffies;
+	now = jiffies;
+	if (time_before(now, deadline))
+		timeout = deadline - now;
 	if (!cancelled && timeout)
 		left = dma_fence_wait_timeout(fence, false, timeout);
 
 	mutex_lock(&vm->notifier_lock);
 	/*
-	 * An unsignalled fence is a job not yet freed: the pointer is still
-	 * that job, not a new one at the same address.
+	 * Still published, hence not freed (it leaves vm->jobs under this
+	 * lock first), and still that job: our fence reference keeps its
+	 * fence's address from being reused by a new job's.
 	 */
-	if (!left && !dma_fence_is_signaled(fence) &&
+	if (!left && emugpu_vm_has_job(vm, job, fence) &&
 	    emugpu_job_withdraw(job)) {
 		mutex_unlock(&vm->notifier_lock);
 		/* Running and cancelled: it stops at its next page or wakeup. */
@@ -175,19 +178,25 @@ static void emugpu_userptr_wait_job(struct emugpu_userptr *up,
 /*
  * Policy xe, blockable: xe waits for every fence of the VM, not only
  * those of jobs on the range (xe_vma_userptr_do_inval(): the VM's resv,
- * DMA_RESV_USAGE_BOOKKEEP, MAX_SCHEDULE_TIMEOUT). So does emugpu, for
- * every job of the VM published before this invalidation, without a
- * bound, as xe; the jobs on the range were waited for already. No job may
- * start on the range meanwhile. Not at exit: the file's close is about to
- * cancel them. Under vm->notifier_lock, dropped while waiting.
+ * DMA_RESV_USAGE_BOOKKEEP, MAX_SCHEDULE_TIMEOUT; for VMs not in
+ * long-running mode, and only for bound user pointers). So does emugpu,
+ * for the jobs of the VM published up to @last, until @deadline, the
+ * invalidation's: xe's wait has no bound of its own, but a job that
+ * times out bans its queue (xe_guc_submit.c), so it ends after about one
+ * job timeout per queue; emugpu's one queue per file ends after the
+ * deadline, when the rest are withdrawn. No job may start on the range
+ * meanwhile. Under vm->notifier_lock, dropped while waiting.
  */
-static void emugpu_userptr_wait_vm(struct emugpu_userptr *up)
+static void emugpu_userptr_wait_vm(struct emugpu_userptr *up, u64 last,
+				   unsigned long deadline)
 {
 	struct emugpu_vm *vm = up->vm;
 	struct emugpu_stats *stats = &vm->edev->stats;
-	u64 last = vm->published;
 	struct dma_fence *fence;
 	struct emugpu_job *job;
+	unsigned int waited = 0;
+	unsigned long now;
+	long timeout;
 
 	lockdep_assert_held(&vm->notifier_lock);
 	up->invalidating++;
@@ -195,10 +204,26 @@ static void emugpu_userptr_wait_vm(struct emugpu_userptr *up)
 	while ((job = list_first_entry_or_null(&vm->jobs, struct emugpu_job,
 					       vm_link)) &&
 	       job->vm_seq <= last) {
-		atomic64_inc(&stats->inval_waited);
 		fence = dma_fence_get(job->fence);
+		if (WARN_ON_ONCE(dma_fence_is_signaled(fence))) {
+			dma_fence_put(fence);
+			break;
+		}
+		now = jiffies;
+		timeout = time_before(now, deadline) ? deadline - now : 0;
+		/* Past the deadline: a queued job goes, a running one stops. */
+		if (!timeout && !emugpu_job_withdraw(job)) {
+			dma_fence_put(fence);
+			continue;
+		}
+		if (!waited++)
+			atomic64_inc(&stats->inval_waited);
 		mutex_unlock(&vm->notifier_lock);
-		dma_fence_wait(fence, false);
+		/* Withdrawn and running, it ends at its next page or wakeup. */
+		if (timeout)
+			dma_fence_wait_timeout(fence, false, timeout);
+		else
+			dma_fence_wait(fence, false);
 		dma_fence_put(fence);
 		mutex_lock(&vm->notifier_lock);
 	}
@@ -266,6 +291,7 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 	bool blockable = mmu_notifier_range_blockable(range);
 	int policy = READ_ONCE(emugpu_notifier_policy);
 	unsigned long deadline;
+	u64 last;
 	bool cancel = false;
 	struct emugpu_job *job;
 
@@ -326,15 +352,24 @@ static bool emugpu_userptr_invalidate(struct mmu_interval_notifier *mni,
 
 	/* From here no fault of this range can complete: read_retry fails. */
 	mmu_interval_set_seq(mni, cur_seq);
+	last = vm->published;
 	trace_emugpu_invalidate(range, blockable, job ? job->seqno : 0, false,
 				cancel);
-	/* Bounded: no job can be published on the range meanwhile. */
+	/*
+	 * Bounded by one job timeout: no job can be published on the range
+	 * meanwhile, and those left at the deadline are withdrawn.
+	 */
 	deadline = jiffies + msecs_to_jiffies(emugpu_job_timeout());
 	for (; job; job = emugpu_vm_busy_job(vm, up, range->start, range->end))
 		emugpu_userptr_wait_job(up, job, range, deadline);
+	/*
+	 * Not at exit, unlike xe: nobody sees those jobs' results, and the
+	 * range's own jobs are already withdrawn.
+	 */
 	if (blockable && atomic_read(&range->mm->mm_users) &&
+	    !list_empty(&up->mappings) &&
 	    (policy == EMUGPU_POLICY_XE || policy == EMUGPU_POLICY_XE_KICK))
-		emugpu_userptr_wait_vm(up);
+		emugpu_userptr_wait_vm(up, last, deadline);
 	emugpu_userptr_zap(up, range->start, range->end);
 	mutex_unlock(&vm->notifier_lock);
 	if (!blockable)
@@ -347,9 +382,9 @@ const struct mmu_interval_notifier_ops emugpu_userptr_notifier_ops = {
 };
 
 /*
- * The device may write @folio from now on, and a write fault does not
- * dirty a writable but clean PTE (after MADV_FREE, say): reclaim would
- * drop what the device wrote. Only anonymous and shmem folios, whose
+ * The device may write @folio from now on, and hmm_range_fault() does not
+ * fault a present writable PTE at all, so a clean one (after MADV_FREE,
+ * say) stays clean: reclaim would drop what the device wrote. Only anonymous and shmem folios, whose
  * dirty_folio only sets the flag (a lazily freed anonymous folio is not
  * swap-backed, hence both tests): a file system's may sleep or allocate,
  * which the lock order fs_reclaim -> vm->notifier_lock forbids here.
