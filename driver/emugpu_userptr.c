@@ -384,12 +384,12 @@ const struct mmu_interval_notifier_ops emugpu_userptr_notifier_ops = {
 /*
  * The device may write @folio from now on, and hmm_range_fault() does not
  * fault a present writable PTE at all, so a clean one (after MADV_FREE,
- * say) stays clean: reclaim would drop what the device wrote. Only anonymous and shmem folios, whose
- * dirty_folio only sets the flag (a lazily freed anonymous folio is not
- * swap-backed, hence both tests): a file system's may sleep or allocate,
- * which the lock order fs_reclaim -> vm->notifier_lock forbids here.
- * Device writes to other file pages are not written back
- * (docs/emugpu.md).
+ * say) stays clean: reclaim would drop what the device wrote. Only
+ * anonymous and shmem folios, whose dirty_folio only sets the flag (a
+ * lazily freed anonymous folio is not swap-backed, hence both tests): a
+ * file system's may sleep or allocate, which the lock order fs_reclaim ->
+ * vm->notifier_lock forbids here. Device writes to other file pages are
+ * not written back (docs/emugpu.md).
  */
 static void emugpu_userptr_dirty(struct folio *folio)
 {
