@@ -699,20 +699,28 @@ static int test_fences_bounded(void)
 
 #define POLICY	"/sys/module/emugpu/parameters/notifier_policy"
 
+/* Sets the notifier policy; @old gets the one it replaces. */
+static int set_policy(const char *policy, char *old, size_t size)
+{
+	FILE *f = fopen(POLICY, "r");
+
+	if (!CHECK(f) || !CHECK(fgets(old, (int)size, f)))
+		return 0;
+	fclose(f);
+	old[strcspn(old, "\n")] = 0;
+	return CHECK(!write_text(POLICY, policy));
+}
+
 /* A user pointer over @mem, made under policy @policy, bound at @va. */
 static int userptr_under(const char *policy, void *mem, size_t size,
 			 uint64_t va, uint32_t *handle)
 {
-	char old[16] = "";
-	FILE *f = fopen(POLICY, "r");
+	char old[16];
 	int ok;
 
-	if (!CHECK(f) || !CHECK(fgets(old, sizeof(old), f)))
+	if (!set_policy(policy, old, sizeof(old)))
 		return 0;
-	fclose(f);
-	old[strcspn(old, "\n")] = 0;
-	ok = CHECK(!write_text(POLICY, policy)) &&
-	     CHECK(!emugpu_userptr(fd, mem, size, 0, handle));
+	ok = CHECK(!emugpu_userptr(fd, mem, size, 0, handle));
 	return CHECK(!write_text(POLICY, old)) && ok &&
 	       CHECK(!emugpu_bind(fd, *handle, 0, va, size));
 }
@@ -1009,18 +1017,6 @@ static int test_teardown(void)
 	return CHECK(!munmap(cpu_a, SZ)) && CHECK(!munmap(cpu_b, SZ)) &&
 	       CHECK(!close(fd)) && CHECK(!munmap(user, SZ)) &&
 	       CHECK(emugpu_idle());
-}
-
-/* Sets the notifier policy; @old gets the one it replaces. */
-static int set_policy(const char *policy, char *old, size_t size)
-{
-	FILE *f = fopen(POLICY, "r");
-
-	if (!CHECK(f) || !CHECK(fgets(old, (int)size, f)))
-		return 0;
-	fclose(f);
-	old[strcspn(old, "\n")] = 0;
-	return CHECK(!write_text(POLICY, policy));
 }
 
 /*
